@@ -1,0 +1,963 @@
+//! The analysis engine of one worker: decode → flow table → extractors → ended flows.
+//!
+//! [`Engine::process`] takes one captured frame. The hot path for a packet of
+//! a flow that is already classified is: decode (slices, no copy), one hash
+//! lookup, a few counter updates. Deep inspection (TLS ClientHello, HTTP
+//! request heads, DNS) runs only while a flow's extractors are still unsure,
+//! and DNS messages on DNS ports.
+//!
+//! Ended flows (FIN/RST both ways plus a short linger, idle timeout, table
+//! full, end of input) become [`FlowRecord`]s handed to a [`FlowSink`].
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use rustc_hash::FxHashMap;
+
+use crate::decode::{self, tcpflag, Frag, Outcome, Packet, PROTO_TCP, PROTO_UDP};
+use crate::facts::{Fact, FactSink};
+use crate::flow::{AppState, Bucket, Expiry, Flow, FlowKey, Inspect, Via, SERVER_PORTS};
+use crate::proto::{dns, http, reasm::Push, reasm::Stream, tls};
+use crate::signatures::Catalog;
+use crate::source::pcapfile::RawPacket;
+use crate::stats::Stats;
+
+/// Engine settings (from the command line).
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tcp_timeout_ns: i64,
+    pub udp_timeout_ns: i64,
+    /// Time a closed TCP flow lingers to absorb the last ACKs.
+    pub close_linger_ns: i64,
+    pub max_flows: usize,
+    /// Grace added to a DNS answer's TTL.
+    pub dns_grace_ns: i64,
+    pub max_dns_entries: usize,
+    pub bucket_ns: i64,
+    /// Bytes of a client stream buffered to find a ClientHello / request head.
+    pub max_stream_buffer: usize,
+    /// Client segments inspected before giving up on a flow.
+    pub max_inspect_segments: u16,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tcp_timeout_ns: 300 * 1_000_000_000,
+            udp_timeout_ns: 120 * 1_000_000_000,
+            close_linger_ns: 5 * 1_000_000_000,
+            max_flows: 1 << 20,
+            dns_grace_ns: 300 * 1_000_000_000,
+            max_dns_entries: 1 << 20,
+            bucket_ns: 3600 * 1_000_000_000,
+            max_stream_buffer: 32 * 1024,
+            max_inspect_segments: 24,
+        }
+    }
+}
+
+/// Why a flow ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Closed,
+    Idle,
+    Evicted,
+    EndOfInput,
+}
+
+/// A flow that ended, with everything the reports need.
+#[derive(Debug, Clone)]
+pub struct FlowRecord {
+    pub serial: u64,
+    pub ts_start: i64,
+    pub ts_end: i64,
+    pub client: IpAddr,
+    pub server: IpAddr,
+    pub client_port: u16,
+    pub server_port: u16,
+    pub proto: u8,
+    pub server_name: Option<String>,
+    pub via: Option<Via>,
+    /// Index of the matched service in the catalog.
+    pub service: Option<u16>,
+    /// Catalog pattern that matched (for events).
+    pub pattern: Option<u32>,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub packets_up: u64,
+    pub packets_down: u64,
+    pub ech: bool,
+    pub alpn: Vec<String>,
+    /// Outer SNI of an ECH ClientHello (when the flow was named otherwise).
+    pub sni: Vec<String>,
+    pub buckets: Vec<Bucket>,
+    pub end: EndReason,
+}
+
+/// Receives ended flows.
+pub trait FlowSink {
+    fn flow_ended(&mut self, rec: FlowRecord, catalog: &Catalog);
+}
+
+/// DNS-learned names: (client, server address) → name, valid until `expires`.
+#[derive(Debug, Clone)]
+struct DnsEntry {
+    name: Arc<str>,
+    expires: i64,
+}
+
+/// The engine of one worker.
+pub struct Engine<'c> {
+    cfg: Config,
+    catalog: &'c Catalog,
+    flows: FxHashMap<FlowKey, Flow>,
+    expiry: Expiry,
+    dns_cache: FxHashMap<(IpAddr, IpAddr), DnsEntry>,
+    now: i64,
+    next_check: i64,
+    serial: u64,
+    pub stats: Stats,
+    facts: Option<FactSink>,
+}
+
+/// Context of the current frame for facts.
+#[derive(Clone, Copy)]
+struct FrameCtx {
+    frame: u64,
+    ts: i64,
+}
+
+impl<'c> Engine<'c> {
+    pub fn new(cfg: Config, catalog: &'c Catalog, facts: Option<Box<dyn Write + Send>>) -> Self {
+        Engine {
+            cfg,
+            catalog,
+            flows: FxHashMap::default(),
+            expiry: Expiry::default(),
+            dns_cache: FxHashMap::default(),
+            now: i64::MIN,
+            next_check: i64::MIN,
+            serial: 0,
+            stats: Stats::default(),
+            facts: facts.map(FactSink::new),
+        }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        self.catalog
+    }
+
+    pub fn active_flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Processes one frame.
+    pub fn process(&mut self, raw: &RawPacket<'_>, sink: &mut dyn FlowSink) {
+        self.stats.packets += 1;
+        self.stats.bytes += raw.orig_len as u64;
+        self.stats.see_time(raw.ts_ns);
+        if raw.ts_ns > self.now {
+            self.now = raw.ts_ns;
+        }
+        if self.now >= self.next_check {
+            self.expire(self.now, sink);
+            self.next_check = self.now.saturating_add(1_000_000_000);
+        }
+        let pkt = match decode::decode(raw.linktype, raw.data) {
+            Outcome::Ip(p) => p,
+            Outcome::NonIp => {
+                self.stats.non_ip += 1;
+                return;
+            }
+            Outcome::Undecodable(reason) => {
+                self.stats.undecodable(reason);
+                return;
+            }
+        };
+        if pkt.tunnels > 0 {
+            self.stats.tunneled += 1;
+        }
+        if pkt.frag != Frag::No {
+            self.stats.fragments += 1;
+            if pkt.frag == Frag::Later {
+                return;
+            }
+        }
+        if pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP {
+            self.stats.other_ip += 1;
+            return;
+        }
+        let ctx = FrameCtx {
+            frame: raw.frame,
+            ts: raw.ts_ns,
+        };
+        self.packet(&pkt, ctx, sink);
+    }
+
+    fn packet(&mut self, pkt: &Packet<'_>, ctx: FrameCtx, sink: &mut dyn FlowSink) {
+        let (key, src_is_a) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
+        let is_tcp = pkt.proto == PROTO_TCP;
+        let syn_only = is_tcp && pkt.tcp_flags & (tcpflag::SYN | tcpflag::ACK) == tcpflag::SYN;
+
+        // A new SYN on a closed flow starts a new flow (port reuse).
+        if syn_only {
+            if let Some(f) = self.flows.get(&key) {
+                if f.closed() {
+                    let f = self.flows.remove(&key).expect("present");
+                    self.finish(f, EndReason::Closed, sink);
+                }
+            }
+        }
+        if !self.flows.contains_key(&key) {
+            if self.flows.len() >= self.cfg.max_flows {
+                self.evict_one(sink);
+            }
+            let flow = self.new_flow(pkt, src_is_a, ctx.ts);
+            let timeout = if is_tcp {
+                self.cfg.tcp_timeout_ns
+            } else {
+                self.cfg.udp_timeout_ns
+            };
+            self.expiry.push(ctx.ts.saturating_add(timeout), key);
+            self.flows.insert(key, flow);
+            self.stats.flows += 1;
+        }
+        let bucket_ns = self.cfg.bucket_ns;
+        let flow = self.flows.get_mut(&key).expect("inserted above");
+        let up = flow.client_is_a == src_is_a;
+        if ctx.ts > flow.last_ns {
+            flow.last_ns = ctx.ts;
+        }
+        let bi = ctx.ts.div_euclid(bucket_ns);
+        if bi != flow.bucket.index {
+            if flow.bucket.up + flow.bucket.down > 0 {
+                flow.past_buckets.push(flow.bucket);
+            }
+            flow.bucket = Bucket {
+                index: bi,
+                up: 0,
+                down: 0,
+            };
+        }
+        let len = pkt.ip_len as u64;
+        if up {
+            flow.bytes_up += len;
+            flow.packets_up += 1;
+            flow.bucket.up += len;
+        } else {
+            flow.bytes_down += len;
+            flow.packets_down += 1;
+            flow.bucket.down += len;
+        }
+        if is_tcp {
+            if pkt.tcp_flags & tcpflag::FIN != 0 {
+                if up {
+                    flow.fin_up = true;
+                } else {
+                    flow.fin_down = true;
+                }
+            }
+            if pkt.tcp_flags & tcpflag::RST != 0 {
+                flow.rst = true;
+            }
+        }
+
+        // DNS on its ports, both transports.
+        let dns_port = is_dns_port(pkt.sport) || is_dns_port(pkt.dport);
+        if !is_tcp {
+            if dns_port && !pkt.payload.is_empty() {
+                self.dns_udp(pkt, ctx);
+            }
+            return;
+        }
+        let flow = self.flows.get_mut(&key).expect("present");
+        if flow.inspect.is_some() {
+            Self::inspect_tcp(
+                flow,
+                pkt,
+                up,
+                ctx,
+                &self.cfg,
+                &mut self.stats,
+                &mut self.facts,
+                &mut self.dns_cache,
+            );
+        } else if let Some((start, _end)) = flow.hello_seq {
+            // A retransmitted ClientHello is another fact, like tshark shows it.
+            if up && pkt.tcp_seq == start && tls::looks_like_tls(pkt.payload) {
+                if let tls::HelloResult::Done(h, _) = tls::parse_client_hello(pkt.payload) {
+                    emit_sni_facts(&mut self.facts, pkt, ctx, &h);
+                }
+            }
+        }
+    }
+
+    fn new_flow(&mut self, pkt: &Packet<'_>, src_is_a: bool, ts: i64) -> Flow {
+        // Decide who the client is.
+        let (client_is_src, sure) = if pkt.proto == PROTO_TCP {
+            let syn = pkt.tcp_flags & tcpflag::SYN != 0;
+            let ack = pkt.tcp_flags & tcpflag::ACK != 0;
+            if syn && !ack {
+                (true, true)
+            } else if syn && ack {
+                (false, true)
+            } else {
+                (port_says_src_is_client(pkt.sport, pkt.dport), false)
+            }
+        } else {
+            (port_says_src_is_client(pkt.sport, pkt.dport), false)
+        };
+        let (client, server, cp, sp) = if client_is_src {
+            (pkt.src, pkt.dst, pkt.sport, pkt.dport)
+        } else {
+            (pkt.dst, pkt.src, pkt.dport, pkt.sport)
+        };
+        self.serial += 1;
+        let dns_name = self.dns_lookup(client, server, ts);
+        let is_dns_tcp = pkt.proto == PROTO_TCP && (is_dns_port(cp) || is_dns_port(sp));
+        let inspect = if pkt.proto == PROTO_TCP {
+            let mut i = Box::new(Inspect {
+                state: if is_dns_tcp {
+                    AppState::DnsTcp
+                } else {
+                    AppState::Unknown
+                },
+                up: Stream::new(),
+                down: Stream::new(),
+                client_segments: 0,
+                http_skip: 0,
+            });
+            if pkt.tcp_flags & tcpflag::SYN != 0 {
+                let s = pkt.tcp_seq.wrapping_add(1);
+                if client_is_src {
+                    i.up.start_at(s);
+                } else {
+                    i.down.start_at(s);
+                }
+            }
+            Some(i)
+        } else {
+            None
+        };
+        Flow {
+            client,
+            server,
+            client_port: cp,
+            server_port: sp,
+            proto: pkt.proto,
+            client_is_a: client_is_src == src_is_a,
+            orientation_sure: sure,
+            first_ns: ts,
+            last_ns: ts,
+            bytes_up: 0,
+            bytes_down: 0,
+            packets_up: 0,
+            packets_down: 0,
+            fin_up: false,
+            fin_down: false,
+            rst: false,
+            serial: self.serial,
+            sni: Vec::new(),
+            alpn: Vec::new(),
+            ech: false,
+            http_host: None,
+            dns_name,
+            hello_seq: None,
+            inspect,
+            bucket: Bucket {
+                index: ts.div_euclid(self.cfg.bucket_ns),
+                up: 0,
+                down: 0,
+            },
+            past_buckets: Vec::new(),
+            evicted: false,
+        }
+    }
+
+    fn dns_lookup(&self, client: IpAddr, server: IpAddr, ts: i64) -> Option<Arc<str>> {
+        let e = self.dns_cache.get(&(client, server))?;
+        (ts <= e.expires).then(|| e.name.clone())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn inspect_tcp(
+        flow: &mut Flow,
+        pkt: &Packet<'_>,
+        up: bool,
+        ctx: FrameCtx,
+        cfg: &Config,
+        stats: &mut Stats,
+        facts: &mut Option<FactSink>,
+        dns_cache: &mut FxHashMap<(IpAddr, IpAddr), DnsEntry>,
+    ) {
+        let Some(insp) = flow.inspect.as_mut() else {
+            return;
+        };
+        let syn = pkt.tcp_flags & tcpflag::SYN != 0;
+        if syn {
+            let s = pkt.tcp_seq.wrapping_add(1);
+            if up {
+                insp.up.start_at(s);
+            } else {
+                insp.down.start_at(s);
+            }
+        }
+        if pkt.payload.is_empty() {
+            return;
+        }
+        if insp.state == AppState::DnsTcp {
+            let stream = if up { &mut insp.up } else { &mut insp.down };
+            let client = flow.client;
+            match stream.push(pkt.tcp_seq, pkt.payload, 64 * 1024 + 2) {
+                Push::Overflow => {
+                    stats.anomaly("dns_tcp_buffer_full");
+                    stream.clear();
+                }
+                Push::Added => {
+                    let data = stream.data();
+                    let mut msgs: Vec<&[u8]> = Vec::new();
+                    let used = dns::split_tcp_messages(data, |m| msgs.push(m));
+                    for m in msgs {
+                        handle_dns_message(m, pkt, ctx, client, up, cfg, stats, facts, dns_cache);
+                    }
+                    stream.consume(used);
+                }
+                _ => {}
+            }
+            return;
+        }
+        if !up {
+            // A server that speaks first with a ClientHello or a request means we
+            // guessed the orientation wrong (SYN not seen): swap once.
+            if !flow.orientation_sure
+                && insp.state == AppState::Unknown
+                && (starts_client_hello(pkt.payload)
+                    || http::looks_like_request(pkt.payload) == Some(true))
+            {
+                swap_orientation(flow);
+                stats.anomaly("orientation_corrected");
+                return Self::inspect_tcp(flow, pkt, true, ctx, cfg, stats, facts, dns_cache);
+            }
+            return;
+        }
+        insp.client_segments += 1;
+        if insp.client_segments > cfg.max_inspect_segments {
+            end_inspection(flow);
+            stats.anomaly("inspection_gave_up");
+            return;
+        }
+        // Fast path: nothing buffered and the segment is in order: parse in place.
+        let in_place = insp.up.is_in_order_empty(pkt.tcp_seq);
+        let push_res;
+        let data: &[u8] = if in_place {
+            push_res = Push::Added;
+            pkt.payload
+        } else {
+            push_res = insp.up.push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+            insp.up.data()
+        };
+        match push_res {
+            Push::Overflow => {
+                stats.anomaly("stream_buffer_full");
+                end_inspection(flow);
+                return;
+            }
+            Push::Duplicate | Push::Pending => return,
+            Push::Added => {}
+        }
+        if insp.state == AppState::Unknown {
+            if data.is_empty() {
+                return;
+            }
+            if data[0] == 0x16 {
+                insp.state = AppState::TlsHello;
+            } else {
+                match http::looks_like_request(data) {
+                    Some(true) => insp.state = AppState::Http,
+                    Some(false) => {
+                        end_inspection(flow);
+                        return;
+                    }
+                    None => {
+                        if in_place {
+                            insp.up.push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+        match insp.state {
+            AppState::TlsHello => match tls::parse_client_hello(data) {
+                tls::HelloResult::NeedMore => {
+                    if in_place {
+                        insp.up.push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+                    }
+                }
+                tls::HelloResult::Done(h, used) => {
+                    let start = insp.up.next_seq().wrapping_sub(if in_place { 0 } else { data.len() as u32 });
+                    let start = if in_place { pkt.tcp_seq } else { start };
+                    emit_sni_facts(facts, pkt, ctx, &h);
+                    stats.tls_client_hellos += 1;
+                    flow.sni = h.sni;
+                    flow.alpn = h.alpn;
+                    flow.ech = h.ech;
+                    flow.hello_seq = Some((start, start.wrapping_add(used as u32)));
+                    end_inspection(flow);
+                }
+                tls::HelloResult::NotTls => end_inspection(flow),
+                tls::HelloResult::Error(reason) => {
+                    stats.anomaly(reason);
+                    end_inspection(flow);
+                }
+            },
+            AppState::Http => {
+                Self::http_requests(flow, pkt, ctx, in_place, cfg, stats, facts);
+            }
+            _ => {}
+        }
+    }
+
+    /// Parses as many request heads as the client stream holds.
+    fn http_requests(
+        flow: &mut Flow,
+        pkt: &Packet<'_>,
+        ctx: FrameCtx,
+        in_place: bool,
+        cfg: &Config,
+        stats: &mut Stats,
+        facts: &mut Option<FactSink>,
+    ) {
+        let Some(insp) = flow.inspect.as_mut() else {
+            return;
+        };
+        let mut off = 0usize;
+        loop {
+            let data: &[u8] = if in_place {
+                &pkt.payload[off.min(pkt.payload.len())..]
+            } else {
+                insp.up.data()
+            };
+            if insp.http_skip > 0 {
+                let n = (insp.http_skip as usize).min(data.len());
+                insp.http_skip -= n as u64;
+                if in_place {
+                    off += n;
+                } else {
+                    insp.up.consume(n);
+                }
+                if insp.http_skip > 0 {
+                    if in_place {
+                        insp.up.skip_in_place(pkt.tcp_seq, pkt.payload.len());
+                    }
+                    return;
+                }
+                continue;
+            }
+            if data.is_empty() {
+                if in_place {
+                    insp.up.skip_in_place(pkt.tcp_seq, pkt.payload.len());
+                }
+                return;
+            }
+            match http::parse_request_head(data) {
+                http::HeadResult::NeedMore => {
+                    if in_place {
+                        // Keep the unparsed tail for the next segment.
+                        let consumed = off;
+                        insp.up.skip_in_place(pkt.tcp_seq, consumed);
+                        insp.up.push(
+                            pkt.tcp_seq.wrapping_add(consumed as u32),
+                            &pkt.payload[consumed..],
+                            cfg.max_stream_buffer,
+                        );
+                    }
+                    return;
+                }
+                http::HeadResult::NotHttp => {
+                    // Body bytes we could not size (chunked) or a non-HTTP
+                    // payload: stop looking for more requests in this segment.
+                    if in_place {
+                        insp.up.skip_in_place(pkt.tcp_seq, pkt.payload.len());
+                    } else {
+                        let n = insp.up.data().len();
+                        insp.up.consume(n);
+                    }
+                    if flow.http_host.is_none() && insp.client_segments > 4 {
+                        end_inspection(flow);
+                    }
+                    return;
+                }
+                http::HeadResult::Done(head) => {
+                    stats.http_requests += 1;
+                    if let Some(h) = &head.host {
+                        if let Some(fs) = facts.as_mut() {
+                            fs.write(&Fact::new(ctx.frame, ctx.ts, pkt, "http_host", h).method(&head.method));
+                        }
+                        if flow.http_host.is_none() {
+                            flow.http_host = Some(h.clone());
+                        }
+                    }
+                    let body = if head.chunked {
+                        0
+                    } else {
+                        head.content_length.unwrap_or(0)
+                    };
+                    insp.http_skip = body;
+                    if in_place {
+                        off += head.head_len;
+                    } else {
+                        insp.up.consume(head.head_len);
+                    }
+                    // Later requests of the flow are only read for facts.
+                    if facts.is_none() && flow.http_host.is_some() {
+                        end_inspection(flow);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    fn dns_udp(&mut self, pkt: &Packet<'_>, ctx: FrameCtx) {
+        let key = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
+        let (client, up) = match self.flows.get(&key.0) {
+            Some(f) => (f.client, f.client_is_a == key.1),
+            None => (pkt.src, true),
+        };
+        handle_dns_message(
+            pkt.payload,
+            pkt,
+            ctx,
+            client,
+            up,
+            &self.cfg,
+            &mut self.stats,
+            &mut self.facts,
+            &mut self.dns_cache,
+        );
+        if self.dns_cache.len() > self.cfg.max_dns_entries {
+            let now = self.now;
+            self.dns_cache.retain(|_, e| e.expires >= now);
+            if self.dns_cache.len() > self.cfg.max_dns_entries {
+                self.stats.dns_cache_resets += 1;
+                self.dns_cache.clear();
+            }
+        }
+    }
+
+    /// Ends flows whose idle deadline passed.
+    fn expire(&mut self, now: i64, sink: &mut dyn FlowSink) {
+        while let Some(d) = self.expiry.peek_deadline() {
+            if d > now {
+                break;
+            }
+            let (_, key) = self.expiry.pop().expect("peeked");
+            let Some(f) = self.flows.get(&key) else {
+                continue;
+            };
+            let deadline = self.deadline(f);
+            if deadline <= now {
+                let f = self.flows.remove(&key).expect("present");
+                let reason = if f.closed() {
+                    EndReason::Closed
+                } else {
+                    EndReason::Idle
+                };
+                self.finish(f, reason, sink);
+            } else {
+                self.expiry.push(deadline, key);
+            }
+        }
+    }
+
+    fn deadline(&self, f: &Flow) -> i64 {
+        let t = if f.closed() {
+            self.cfg.close_linger_ns
+        } else if f.proto == PROTO_TCP {
+            self.cfg.tcp_timeout_ns
+        } else {
+            self.cfg.udp_timeout_ns
+        };
+        f.last_ns.saturating_add(t)
+    }
+
+    /// The table is full: end the flow with the earliest deadline.
+    fn evict_one(&mut self, sink: &mut dyn FlowSink) {
+        while let Some((_, key)) = self.expiry.pop() {
+            let Some(f) = self.flows.get(&key) else {
+                continue;
+            };
+            let deadline = self.deadline(f);
+            // Stale entries are re-queued; the loop ends at the first current one.
+            if let Some(next) = self.expiry.peek_deadline() {
+                if deadline > next {
+                    self.expiry.push(deadline, key);
+                    continue;
+                }
+            }
+            let mut f = self.flows.remove(&key).expect("present");
+            f.evicted = true;
+            self.stats.evicted_flows += 1;
+            self.finish(f, EndReason::Evicted, sink);
+            return;
+        }
+    }
+
+    /// Ends every flow still open (end of input), in creation order.
+    pub fn flush(&mut self, sink: &mut dyn FlowSink) {
+        let mut all: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
+        all.sort_by_key(|f| f.serial);
+        self.expiry.clear();
+        for f in all {
+            self.finish(f, EndReason::EndOfInput, sink);
+        }
+        if let Some(fs) = self.facts.as_mut() {
+            fs.flush();
+        }
+    }
+
+    /// Facts write errors (e.g. a closed pipe), if any.
+    pub fn facts_error(&self) -> Option<String> {
+        self.facts.as_ref().and_then(|f| f.error())
+    }
+
+    fn finish(&mut self, mut f: Flow, end: EndReason, sink: &mut dyn FlowSink) {
+        if f.bucket.up + f.bucket.down > 0 || f.past_buckets.is_empty() {
+            f.past_buckets.push(f.bucket);
+        }
+        let (server_name, via) = resolve_name(&f);
+        let m = server_name.as_deref().and_then(|n| self.catalog.match_name(n));
+        let (service, pattern, via) = match m {
+            Some(m) => (Some(m.service), Some(m.pattern), via),
+            None => match self.catalog.match_ip(&f.server) {
+                Some(s) if server_name.is_none() => (Some(s), None, Some(Via::IpRange)),
+                _ => (None, None, via),
+            },
+        };
+        let rec = FlowRecord {
+            serial: f.serial,
+            ts_start: f.first_ns,
+            ts_end: f.last_ns,
+            client: f.client,
+            server: f.server,
+            client_port: f.client_port,
+            server_port: f.server_port,
+            proto: f.proto,
+            server_name,
+            via,
+            service,
+            pattern,
+            bytes_up: f.bytes_up,
+            bytes_down: f.bytes_down,
+            packets_up: f.packets_up,
+            packets_down: f.packets_down,
+            ech: f.ech,
+            alpn: f.alpn,
+            sni: f.sni,
+            buckets: f.past_buckets,
+            end,
+        };
+        sink.flow_ended(rec, self.catalog);
+    }
+}
+
+/// Picks the server name by trust order (DESIGN.md): SNI (unless ECH), HTTP
+/// Host, the DNS-learned name, then the ECH outer name.
+fn resolve_name(f: &Flow) -> (Option<String>, Option<Via>) {
+    let sni = f.sni.first().filter(|s| !s.is_empty());
+    if let Some(s) = sni {
+        if !f.ech {
+            return (Some(s.clone()), Some(Via::TlsSni));
+        }
+    }
+    if let Some(h) = &f.http_host {
+        let host = strip_port(h);
+        if !host.is_empty() {
+            return (Some(host.to_string()), Some(Via::HttpHost));
+        }
+    }
+    if let Some(d) = &f.dns_name {
+        return (Some(d.to_string()), Some(Via::Dns));
+    }
+    if let Some(s) = sni {
+        return (Some(s.clone()), Some(Via::TlsSni));
+    }
+    (None, None)
+}
+
+/// `host:port` → `host`; `[v6]:port` → `v6`.
+fn strip_port(h: &str) -> &str {
+    if let Some(rest) = h.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match h.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => h,
+    }
+}
+
+fn end_inspection(flow: &mut Flow) {
+    flow.inspect = None;
+}
+
+fn swap_orientation(flow: &mut Flow) {
+    std::mem::swap(&mut flow.client, &mut flow.server);
+    std::mem::swap(&mut flow.client_port, &mut flow.server_port);
+    std::mem::swap(&mut flow.bytes_up, &mut flow.bytes_down);
+    std::mem::swap(&mut flow.packets_up, &mut flow.packets_down);
+    std::mem::swap(&mut flow.fin_up, &mut flow.fin_down);
+    std::mem::swap(&mut flow.bucket.up, &mut flow.bucket.down);
+    for b in &mut flow.past_buckets {
+        std::mem::swap(&mut b.up, &mut b.down);
+    }
+    flow.client_is_a = !flow.client_is_a;
+    flow.orientation_sure = true;
+    if let Some(i) = flow.inspect.as_mut() {
+        std::mem::swap(&mut i.up, &mut i.down);
+    }
+}
+
+fn starts_client_hello(p: &[u8]) -> bool {
+    p.len() >= 6 && tls::looks_like_tls(p) && p[5] == 1
+}
+
+fn is_dns_port(p: u16) -> bool {
+    p == 53 || p == 5353 || p == 5355
+}
+
+/// Without an opening packet: the side on a well-known server port is the
+/// server; otherwise the sender of the first packet is the client, unless its
+/// port is a privileged one and the other is not.
+fn port_says_src_is_client(sport: u16, dport: u16) -> bool {
+    let s_srv = SERVER_PORTS.contains(&sport);
+    let d_srv = SERVER_PORTS.contains(&dport);
+    if s_srv != d_srv {
+        return d_srv;
+    }
+    if s_srv && d_srv {
+        return true;
+    }
+    !(sport < 1024 && dport >= 1024)
+}
+
+fn emit_sni_facts(facts: &mut Option<FactSink>, pkt: &Packet<'_>, ctx: FrameCtx, h: &tls::ClientHello) {
+    if let Some(fs) = facts.as_mut() {
+        for s in &h.sni {
+            fs.write(&Fact::new(ctx.frame, ctx.ts, pkt, "tls_sni", s));
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn handle_dns_message(
+    msg: &[u8],
+    pkt: &Packet<'_>,
+    ctx: FrameCtx,
+    _flow_client: IpAddr,
+    _up: bool,
+    cfg: &Config,
+    stats: &mut Stats,
+    facts: &mut Option<FactSink>,
+    dns_cache: &mut FxHashMap<(IpAddr, IpAddr), DnsEntry>,
+) {
+    let Some(m) = dns::parse_message(msg) else {
+        stats.anomaly("dns_too_short");
+        return;
+    };
+    stats.dns_messages += 1;
+    if m.error.is_some() {
+        stats.anomaly("dns_malformed");
+    }
+    let flavor = if pkt.sport == 5353 || pkt.dport == 5353 {
+        "mdns"
+    } else if pkt.sport == 5355 || pkt.dport == 5355 {
+        "llmnr"
+    } else {
+        "dns"
+    };
+    if let Some(fs) = facts.as_mut() {
+        for q in &m.questions {
+            fs.write(
+                &Fact::new(ctx.frame, ctx.ts, pkt, "dns_query", &q.name).dns_query(
+                    q.qtype,
+                    m.is_response,
+                    m.id,
+                    flavor,
+                ),
+            );
+        }
+        let first_q = m.questions.first().map(|q| q.name.as_str());
+        for a in &m.answers {
+            let (rtype, data) = match &a.data {
+                dns::RData::A(ip) => ("A", ip.to_string()),
+                dns::RData::Aaaa(ip) => ("AAAA", ip.to_string()),
+                dns::RData::Cname(n) => ("CNAME", n.clone()),
+                _ => continue,
+            };
+            fs.write(&Fact::new(ctx.frame, ctx.ts, pkt, "dns_answer", &a.name).dns_answer(
+                rtype, &data, first_q, m.id, flavor,
+            ));
+        }
+    }
+    // Learn names from responses: the client is the response's destination.
+    if !m.is_response || m.rcode != 0 || flavor != "dns" {
+        return;
+    }
+    let Some(q) = m.questions.first() else {
+        return;
+    };
+    if q.name.is_empty() || q.name == "<Root>" {
+        return;
+    }
+    let name: Arc<str> = Arc::from(q.name.as_str());
+    let client = pkt.dst;
+    for a in &m.answers {
+        let ttl_ns = (a.ttl as i64).min(7 * 86400) * 1_000_000_000;
+        let expires = ctx.ts.saturating_add(ttl_ns).saturating_add(cfg.dns_grace_ns);
+        let mut learn = |ip: IpAddr| {
+            dns_cache.insert(
+                (client, ip),
+                DnsEntry {
+                    name: name.clone(),
+                    expires,
+                },
+            );
+        };
+        match &a.data {
+            dns::RData::A(ip) => learn(IpAddr::V4(*ip)),
+            dns::RData::Aaaa(ip) => learn(IpAddr::V6(*ip)),
+            dns::RData::Https {
+                ipv4hint, ipv6hint, ..
+            } => {
+                for ip in ipv4hint {
+                    learn(IpAddr::V4(*ip));
+                }
+                for ip in ipv6hint {
+                    learn(IpAddr::V6(*ip));
+                }
+            }
+            _ => {}
+        }
+    }
+    stats.dns_names_learned += 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_and_names() {
+        assert!(port_says_src_is_client(51000, 443));
+        assert!(!port_says_src_is_client(443, 51000));
+        assert!(!port_says_src_is_client(53, 40000));
+        assert!(port_says_src_is_client(40000, 40001));
+        assert!(!port_says_src_is_client(22, 40001));
+        assert_eq!(strip_port("example.com:8080"), "example.com");
+        assert_eq!(strip_port("example.com"), "example.com");
+        assert_eq!(strip_port("[2001:db8::1]:80"), "2001:db8::1");
+        assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
+    }
+}

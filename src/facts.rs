@@ -1,0 +1,187 @@
+//! `--facts` output: one JSON object per extracted fact (DESIGN.md, corpus README).
+//!
+//! The line layout follows tshark's ground truth (`../shared/corpus/expected`)
+//! so both can be compared field by field.
+
+use std::io::{BufWriter, Write};
+
+use crate::decode::{Packet, PROTO_TCP};
+use crate::proto::dns;
+
+/// One fact, borrowed from the packet being processed.
+pub struct Fact<'a> {
+    frame: u64,
+    ts: i64,
+    pkt: &'a Packet<'a>,
+    kind: &'static str,
+    name: &'a str,
+    extra: Extra<'a>,
+}
+
+enum Extra<'a> {
+    None,
+    Method(&'a str),
+    Query {
+        qtype: u16,
+        is_response: bool,
+        id: u16,
+        flavor: &'static str,
+    },
+    Answer {
+        rtype: &'static str,
+        data: &'a str,
+        query: Option<&'a str>,
+        id: u16,
+        flavor: &'static str,
+    },
+}
+
+impl<'a> Fact<'a> {
+    pub fn new(frame: u64, ts: i64, pkt: &'a Packet<'a>, kind: &'static str, name: &'a str) -> Self {
+        Fact {
+            frame,
+            ts,
+            pkt,
+            kind,
+            name,
+            extra: Extra::None,
+        }
+    }
+    pub fn method(mut self, m: &'a str) -> Self {
+        self.extra = Extra::Method(m);
+        self
+    }
+    pub fn dns_query(mut self, qtype: u16, is_response: bool, id: u16, flavor: &'static str) -> Self {
+        self.extra = Extra::Query {
+            qtype,
+            is_response,
+            id,
+            flavor,
+        };
+        self
+    }
+    pub fn dns_answer(
+        mut self,
+        rtype: &'static str,
+        data: &'a str,
+        query: Option<&'a str>,
+        id: u16,
+        flavor: &'static str,
+    ) -> Self {
+        self.extra = Extra::Answer {
+            rtype,
+            data,
+            query,
+            id,
+            flavor,
+        };
+        self
+    }
+}
+
+/// Formats nanoseconds since the epoch as seconds with 6 decimals.
+pub fn ts_seconds(ns: i64) -> String {
+    let us = ns.div_euclid(1000) + i64::from(ns.rem_euclid(1000) >= 500);
+    format!("{}.{:06}", us.div_euclid(1_000_000), us.rem_euclid(1_000_000))
+}
+
+fn js(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// Writes facts as NDJSON; remembers the first write error.
+pub struct FactSink {
+    out: BufWriter<Box<dyn Write + Send>>,
+    error: Option<String>,
+    pub written: u64,
+}
+
+impl FactSink {
+    pub fn new(w: Box<dyn Write + Send>) -> Self {
+        FactSink {
+            out: BufWriter::with_capacity(256 * 1024, w),
+            error: None,
+            written: 0,
+        }
+    }
+
+    pub fn write(&mut self, f: &Fact<'_>) {
+        if self.error.is_some() {
+            return;
+        }
+        let p = f.pkt;
+        let mut line = format!(
+            "{{\"frame\":{},\"ts\":{},\"src\":\"{}\",\"dst\":\"{}\",\"sport\":{},\"dport\":{},\"transport\":\"{}\",\"ip_version\":{},\"kind\":\"{}\",\"name\":{}",
+            f.frame,
+            ts_seconds(f.ts),
+            p.src,
+            p.dst,
+            p.sport,
+            p.dport,
+            if p.proto == PROTO_TCP { "tcp" } else { "udp" },
+            p.ip_version,
+            f.kind,
+            js(f.name)
+        );
+        match &f.extra {
+            Extra::None => {}
+            Extra::Method(m) => line.push_str(&format!(",\"method\":{}", js(m))),
+            Extra::Query {
+                qtype,
+                is_response,
+                id,
+                flavor,
+            } => line.push_str(&format!(
+                ",\"qtype\":{},\"qtype_num\":{},\"is_response\":{},\"dns_id\":{},\"dns_flavor\":\"{}\"",
+                js(&dns::type_name(*qtype)),
+                qtype,
+                is_response,
+                id,
+                flavor
+            )),
+            Extra::Answer {
+                rtype,
+                data,
+                query,
+                id,
+                flavor,
+            } => line.push_str(&format!(
+                ",\"rtype\":\"{}\",\"data\":{},\"query\":{},\"dns_id\":{},\"dns_flavor\":\"{}\"",
+                rtype,
+                js(data),
+                query.map(js).unwrap_or_else(|| "null".into()),
+                id,
+                flavor
+            )),
+        }
+        line.push_str("}\n");
+        if let Err(e) = self.out.write_all(line.as_bytes()) {
+            self.error = Some(e.to_string());
+        }
+        self.written += 1;
+    }
+
+    pub fn flush(&mut self) {
+        if let Err(e) = self.out.flush() {
+            if self.error.is_none() {
+                self.error = Some(e.to_string());
+            }
+        }
+    }
+
+    pub fn error(&self) -> Option<String> {
+        self.error.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ts_format() {
+        assert_eq!(ts_seconds(1_700_000_000_123_456_789), "1700000000.123457");
+        assert_eq!(ts_seconds(5_000), "0.000005");
+        assert_eq!(ts_seconds(0), "0.000000");
+    }
+}

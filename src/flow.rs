@@ -1,0 +1,214 @@
+//! Flow keys, per-flow state and the idle-expiry schedule.
+//!
+//! A flow is a bidirectional 5-tuple. [`FlowKey`] orders the two endpoints so
+//! that both directions give the same key (and the same hash, which a later
+//! multi-threaded pipeline uses to pick a worker). Which side is the client
+//! is decided when the flow is created (see [`Flow`] and DESIGN.md) and may be
+//! corrected once, when the other side turns out to send the ClientHello or the
+//! HTTP request of a flow whose SYN was not seen.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::hash::{Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use crate::proto::reasm::Stream;
+
+/// Ports that mark the server side of a flow when the opening packet was not seen.
+pub const SERVER_PORTS: &[u16] = &[53, 80, 443, 853];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FlowKey {
+    pub a: IpAddr,
+    pub b: IpAddr,
+    pub pa: u16,
+    pub pb: u16,
+    pub proto: u8,
+}
+
+impl FlowKey {
+    /// Canonical key and whether (src, sport) is the `a` side.
+    #[inline]
+    pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, proto: u8) -> (FlowKey, bool) {
+        if (src, sport) <= (dst, dport) {
+            (
+                FlowKey {
+                    a: src,
+                    b: dst,
+                    pa: sport,
+                    pb: dport,
+                    proto,
+                },
+                true,
+            )
+        } else {
+            (
+                FlowKey {
+                    a: dst,
+                    b: src,
+                    pa: dport,
+                    pb: sport,
+                    proto,
+                },
+                false,
+            )
+        }
+    }
+
+    /// Symmetric hash: the same for both directions (for sharding).
+    pub fn shard_hash(&self) -> u64 {
+        let mut h = rustc_hash::FxHasher::default();
+        self.hash(&mut h);
+        h.finish()
+    }
+}
+
+/// How a flow's server name was learned, in order of trust.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Via {
+    TlsSni,
+    QuicSni,
+    HttpHost,
+    Dns,
+    IpRange,
+}
+
+impl Via {
+    pub const ALL: [Via; 5] = [Via::TlsSni, Via::QuicSni, Via::HttpHost, Via::Dns, Via::IpRange];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::TlsSni => "tls-sni",
+            Via::QuicSni => "quic-sni",
+            Via::HttpHost => "http-host",
+            Via::Dns => "dns",
+            Via::IpRange => "ip-range",
+        }
+    }
+}
+
+/// What the application-layer inspection of a TCP flow is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppState {
+    /// First client bytes not seen yet.
+    Unknown,
+    /// Reassembling a ClientHello.
+    TlsHello,
+    /// Reading HTTP/1.x request heads.
+    Http,
+    /// DNS over TCP (port 53): length-prefixed messages both ways.
+    DnsTcp,
+    /// Nothing more to learn.
+    Done,
+}
+
+/// Per-flow deep-inspection state; dropped when inspection ends.
+#[derive(Debug)]
+pub struct Inspect {
+    pub state: AppState,
+    /// Client-to-server stream.
+    pub up: Stream,
+    /// Server-to-client stream (DNS over TCP only).
+    pub down: Stream,
+    /// Client packets with payload seen while inspecting.
+    pub client_segments: u16,
+    /// HTTP: body bytes still to skip before the next request head.
+    pub http_skip: u64,
+}
+
+/// One hour (or `bucket_seconds`) of a flow's bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bucket {
+    pub index: i64,
+    pub up: u64,
+    pub down: u64,
+}
+
+#[derive(Debug)]
+pub struct Flow {
+    pub client: IpAddr,
+    pub server: IpAddr,
+    pub client_port: u16,
+    pub server_port: u16,
+    pub proto: u8,
+    /// Whether the client is the `a` side of the key.
+    pub client_is_a: bool,
+    /// Orientation known for sure (SYN or SYN-ACK seen).
+    pub orientation_sure: bool,
+    pub first_ns: i64,
+    pub last_ns: i64,
+    pub bytes_up: u64,
+    pub bytes_down: u64,
+    pub packets_up: u64,
+    pub packets_down: u64,
+    pub fin_up: bool,
+    pub fin_down: bool,
+    pub rst: bool,
+    /// Creation order (stable report ordering).
+    pub serial: u64,
+    pub sni: Vec<String>,
+    pub alpn: Vec<String>,
+    pub ech: bool,
+    pub http_host: Option<String>,
+    /// Name the client resolved for the server address before the flow started.
+    pub dns_name: Option<Arc<str>>,
+    /// Sequence range of the ClientHello (to notice retransmissions).
+    pub hello_seq: Option<(u32, u32)>,
+    pub inspect: Option<Box<Inspect>>,
+    /// Bytes per time bucket: the current one and the closed ones.
+    pub bucket: Bucket,
+    pub past_buckets: Vec<Bucket>,
+    /// Evicted because the flow table was full.
+    pub evicted: bool,
+}
+
+impl Flow {
+    pub fn closed(&self) -> bool {
+        self.rst || (self.fin_up && self.fin_down)
+    }
+}
+
+/// Idle-expiry schedule: a min-heap of (deadline, key). Each flow has exactly
+/// one entry; an entry whose flow was refreshed since is re-queued with the
+/// new deadline when popped, so refreshing a flow costs nothing per packet.
+#[derive(Debug, Default)]
+pub struct Expiry {
+    heap: BinaryHeap<Reverse<(i64, FlowKey)>>,
+}
+
+impl Expiry {
+    pub fn push(&mut self, deadline: i64, key: FlowKey) {
+        self.heap.push(Reverse((deadline, key)));
+    }
+    pub fn peek_deadline(&self) -> Option<i64> {
+        self.heap.peek().map(|Reverse((d, _))| *d)
+    }
+    pub fn pop(&mut self) -> Option<(i64, FlowKey)> {
+        self.heap.pop().map(|Reverse(x)| x)
+    }
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+    pub fn clear(&mut self) {
+        self.heap.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_is_symmetric() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "1.2.3.4".parse().unwrap();
+        let (k1, s1) = FlowKey::new(a, 5000, b, 443, 6);
+        let (k2, s2) = FlowKey::new(b, 443, a, 5000, 6);
+        assert_eq!(k1, k2);
+        assert_ne!(s1, s2);
+        assert_eq!(k1.shard_hash(), k2.shard_hash());
+    }
+}

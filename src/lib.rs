@@ -1,0 +1,15 @@
+//! lanterne: shows which public generative-AI services an organisation's hosts
+//! use, from network traffic (pcap/pcapng files; live capture later).
+//!
+//! Pipeline (see DESIGN.md): [`source`] → [`decode`] → [`flow`] table in the
+//! [`engine`] → extractors in [`proto`] → [`signatures`] → [`report`].
+
+pub mod decode;
+pub mod engine;
+pub mod facts;
+pub mod flow;
+pub mod proto;
+pub mod report;
+pub mod signatures;
+pub mod source;
+pub mod stats;

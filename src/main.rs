@@ -1,0 +1,527 @@
+//! The `lanterne` command line (see DESIGN.md "Command line").
+
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use lanterne::engine::{Config, Engine};
+use lanterne::report::{self, AggOptions, Aggregator, SummaryInput, DEFAULT_INTERNAL};
+use lanterne::signatures::{Catalog, Cidr};
+use lanterne::source::pcapfile::PcapReader;
+
+#[derive(Parser)]
+#[command(
+    name = "lanterne",
+    version,
+    about = "See which public generative-AI services your hosts use, from network traffic",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Analyse pcap/pcapng files (several in time order; '-' reads stdin; .gz ok).
+    Read(ReadArgs),
+    /// Inspect the AI-service catalog.
+    Signatures {
+        #[command(subcommand)]
+        cmd: SigCmd,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Signature catalog: a directory of *.toml files or one file (default: built in).
+    #[arg(long, value_name = "PATH")]
+    signatures: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct ReadArgs {
+    /// Capture files (pcap, pcapng, optionally gzip-compressed); '-' for stdin.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<String>,
+    #[command(flatten)]
+    common: Common,
+    /// Internal address ranges, comma-separated CIDRs (replaces the default RFC 1918/6598, ULA, link-local, loopback).
+    #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
+    internal: Vec<String>,
+    /// Write the summary JSON (lanterne.summary/1) to FILE, '-' for stdout.
+    #[arg(long, value_name = "FILE")]
+    json: Option<String>,
+    /// Write one CSV row per host × service.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<String>,
+    /// Write one NDJSON line per ended flow to an AI service ('-' for stdout).
+    #[arg(long, value_name = "FILE")]
+    events: Option<String>,
+    /// With --events: every flow, AI or not.
+    #[arg(long)]
+    events_all: bool,
+    /// Write one NDJSON line per extracted fact (SNI, DNS, HTTP Host), '-' for stdout.
+    #[arg(long, value_name = "FILE")]
+    facts: Option<String>,
+    /// Worker threads (default: all cores). This release analyses on one worker.
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Hard cap on flows tracked at once (the oldest idle one is evicted, counted).
+    #[arg(long, default_value_t = 1 << 20, value_name = "N")]
+    max_flows: usize,
+    /// TCP idle timeout in seconds (capture time).
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    tcp_timeout: u64,
+    /// UDP idle timeout in seconds (capture time).
+    #[arg(long, default_value_t = 120, value_name = "SECS")]
+    udp_timeout: u64,
+    /// Grace period added to DNS answer TTLs for naming flows through DNS.
+    #[arg(long, default_value_t = 300, value_name = "SECS")]
+    dns_grace: u64,
+    /// Timeline bucket size in seconds.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    bucket_seconds: u64,
+    /// No terminal report and no progress bar.
+    #[arg(short, long)]
+    quiet: bool,
+    /// Progress bar on stderr: auto (when stderr is a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = When::Auto)]
+    progress: When,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum When {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+#[derive(Subcommand)]
+enum SigCmd {
+    /// List the services of the catalog.
+    List {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Validate the catalog (syntax, duplicates, overlaps, missing sources).
+    Check {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Show which service each name matches (exit 1 if none matched).
+    Match {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[arg(required = true, value_name = "NAME")]
+        names: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let res = match cli.cmd {
+        Cmd::Read(a) => cmd_read(a),
+        Cmd::Signatures { cmd } => cmd_signatures(cmd),
+    };
+    match res {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail::Usage(m)) => {
+            eprintln!("lanterne: {m}");
+            ExitCode::from(2)
+        }
+        Err(Fail::Runtime(m)) => {
+            eprintln!("lanterne: {m}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Fail {
+    Usage(String),
+    Runtime(String),
+}
+
+fn load_catalog(c: &Common) -> Result<Catalog, Fail> {
+    match &c.signatures {
+        None => Ok(Catalog::builtin()),
+        Some(p) => {
+            let cat = Catalog::load(p).map_err(Fail::Usage)?;
+            if !cat.problems.is_empty() {
+                return Err(Fail::Usage(format!(
+                    "{}: {} problem(s) in the catalog, first: {}",
+                    p.display(),
+                    cat.problems.len(),
+                    cat.problems[0]
+                )));
+            }
+            Ok(cat)
+        }
+    }
+}
+
+/// Opens an output: '-' is stdout.
+fn open_out(path: &str) -> Result<Box<dyn Write + Send>, Fail> {
+    if path == "-" {
+        Ok(Box::new(io::stdout()))
+    } else {
+        File::create(path)
+            .map(|f| Box::new(f) as Box<dyn Write + Send>)
+            .map_err(|e| Fail::Runtime(format!("{path}: cannot create: {e}")))
+    }
+}
+
+/// Writes a whole file atomically (temp file + rename) or to stdout.
+fn write_whole(path: &str, content: &[u8]) -> Result<(), String> {
+    if path == "-" {
+        let mut o = io::stdout().lock();
+        return o.write_all(content).and_then(|_| o.flush()).map_err(|e| format!("stdout: {e}"));
+    }
+    let p = Path::new(path);
+    let tmp = p.with_file_name(format!(
+        ".{}.tmp{}",
+        p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        std::process::id()
+    ));
+    std::fs::write(&tmp, content)
+        .and_then(|_| std::fs::rename(&tmp, p))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            format!("{path}: cannot write: {e}")
+        })
+}
+
+fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
+    let catalog = load_catalog(&a.common)?;
+    let internal: Vec<Cidr> = if a.internal.is_empty() {
+        DEFAULT_INTERNAL.iter().map(|s| Cidr::parse(s).expect("default CIDR")).collect()
+    } else {
+        a.internal
+            .iter()
+            .map(|s| Cidr::parse(s).ok_or_else(|| Fail::Usage(format!("--internal: invalid CIDR {s:?}"))))
+            .collect::<Result<_, _>>()?
+    };
+    if a.files.iter().filter(|f| *f == "-").count() > 1 {
+        return Err(Fail::Usage("stdin ('-') can be read only once".into()));
+    }
+    if a.max_flows == 0 || a.bucket_seconds == 0 {
+        return Err(Fail::Usage("--max-flows and --bucket-seconds must be positive".into()));
+    }
+    let stdout_claimed = [&a.json, &a.events, &a.facts].iter().any(|o| o.as_deref() == Some("-"));
+    if [&a.json, &a.events, &a.facts].iter().filter(|o| o.as_deref() == Some("-")).count() > 1 {
+        return Err(Fail::Usage("only one of --json, --events, --facts can write to stdout".into()));
+    }
+    let cfg = Config {
+        tcp_timeout_ns: a.tcp_timeout as i64 * 1_000_000_000,
+        udp_timeout_ns: a.udp_timeout as i64 * 1_000_000_000,
+        max_flows: a.max_flows,
+        dns_grace_ns: a.dns_grace as i64 * 1_000_000_000,
+        bucket_ns: a.bucket_seconds as i64 * 1_000_000_000,
+        ..Config::default()
+    };
+    let facts = a.facts.as_deref().map(open_out).transpose()?;
+    let events = a.events.as_deref().map(open_out).transpose()?;
+    let mut agg = Aggregator::new(AggOptions {
+        internal,
+        bucket_seconds: a.bucket_seconds,
+        events,
+        events_all: a.events_all,
+    });
+    let mut engine = Engine::new(cfg, &catalog, facts);
+    let show_progress = !a.quiet
+        && match a.progress {
+            When::Always => true,
+            When::Never => false,
+            When::Auto => io::stderr().is_terminal(),
+        };
+    let mut read_errors: Vec<String> = Vec::new();
+    for path in &a.files {
+        if let Err(e) = read_one(path, &mut engine, &mut agg, show_progress) {
+            eprintln!("lanterne: {e}");
+            read_errors.push(e);
+        }
+    }
+    engine.flush(&mut agg);
+    let mut write_errors = Vec::new();
+    if let Some(e) = engine.facts_error() {
+        write_errors.push(format!("--facts: {e}"));
+    }
+    if let Some(e) = agg.finish_events() {
+        write_errors.push(format!("--events: {e}"));
+    }
+    let sanctioned = BTreeSet::new();
+    let summary = agg.summary(&SummaryInput {
+        inputs: &a.files,
+        stats: &engine.stats,
+        catalog: &catalog,
+        sanctioned: &sanctioned,
+        drops_kernel: 0,
+        drops_interface: 0,
+        read_errors: &read_errors,
+    });
+    if let Some(j) = &a.json {
+        let mut text = serde_json::to_string_pretty(&summary).expect("summary serialises");
+        text.push('\n');
+        if let Err(e) = write_whole(j, text.as_bytes()) {
+            write_errors.push(e);
+        }
+    }
+    if let Some(c) = &a.csv {
+        if let Err(e) = write_whole(c, agg.csv(&catalog, &sanctioned).as_bytes()) {
+            write_errors.push(e);
+        }
+    }
+    if !a.quiet && !stdout_claimed {
+        print!("{}", report::terminal_table(&summary));
+    }
+    for e in &write_errors {
+        eprintln!("lanterne: {e}");
+    }
+    Ok(if read_errors.is_empty() && write_errors.is_empty() {
+        0
+    } else {
+        1
+    })
+}
+
+/// Reads one input into the engine. Errors are "file: offset N: reason".
+fn read_one(path: &str, engine: &mut Engine<'_>, agg: &mut Aggregator, progress: bool) -> Result<(), String> {
+    let (input, total): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
+        (Box::new(io::stdin()), None)
+    } else {
+        let f = File::open(path).map_err(|e| format!("{path}: cannot open: {}", io_reason(&e)))?;
+        let meta = f.metadata().map_err(|e| format!("{path}: {e}"))?;
+        if meta.is_dir() {
+            return Err(format!("{path}: is a directory"));
+        }
+        (Box::new(f), Some(meta.len()))
+    };
+    let mut reader = PcapReader::new(input).map_err(|e| format!("{path}: {e}"))?;
+    let total = if reader.is_gzip() { None } else { total };
+    let mut bar = Progress::new(progress && total.is_some_and(|t| t > 64 << 20), total);
+    let mut result = Ok(());
+    loop {
+        match reader.next_packet() {
+            Ok(Some(p)) => {
+                engine.process(&p, agg);
+                if bar.enabled && p.frame % 65536 == 0 {
+                    bar.update(reader.offset(), engine.stats.packets);
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                result = Err(format!("{path}: {e}"));
+                break;
+            }
+        }
+    }
+    for (reason, n) in reader.anomalies() {
+        engine.stats.anomaly_n(reason, *n);
+    }
+    bar.finish();
+    result
+}
+
+fn io_reason(e: &io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::NotFound => "no such file".into(),
+        io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+/// A one-line progress bar on stderr: bytes, packets/s, ETA.
+struct Progress {
+    enabled: bool,
+    total: Option<u64>,
+    start: Instant,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(enabled: bool, total: Option<u64>) -> Self {
+        let now = Instant::now();
+        Progress {
+            enabled,
+            total,
+            start: now,
+            last: now,
+        }
+    }
+
+    fn update(&mut self, done: u64, packets: u64) {
+        let now = Instant::now();
+        if now.duration_since(self.last) < Duration::from_millis(200) {
+            return;
+        }
+        self.last = now;
+        let secs = now.duration_since(self.start).as_secs_f64().max(1e-3);
+        let rate = packets as f64 / secs;
+        let (pct, eta) = match self.total {
+            Some(t) if t > 0 && done > 0 => {
+                let frac = (done as f64 / t as f64).min(1.0);
+                (frac * 100.0, secs * (1.0 - frac) / frac)
+            }
+            _ => (0.0, 0.0),
+        };
+        let width = 30;
+        let filled = ((pct / 100.0) * width as f64) as usize;
+        eprint!(
+            "\r[{}{}] {:5.1}%  {}  {:.2} Mpkt/s  ETA {:.0}s   ",
+            "#".repeat(filled),
+            " ".repeat(width - filled),
+            pct,
+            report::human_bytes(done),
+            rate / 1e6,
+            eta
+        );
+    }
+
+    fn finish(&mut self) {
+        if self.enabled {
+            eprint!("\r{}\r", " ".repeat(80));
+        }
+    }
+}
+
+fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
+    match cmd {
+        SigCmd::List { common, format } => {
+            let cat = load_catalog(&common)?;
+            let mut out = String::new();
+            match format {
+                Format::Json => {
+                    let v: Vec<_> = cat
+                        .services
+                        .iter()
+                        .map(|s| {
+                            serde_json::json!({"id": s.id, "name": s.name, "vendor": s.vendor,
+                                "category": s.category, "country": s.country, "domains": s.domains,
+                                "cidrs": s.cidrs, "notes": s.notes, "source": s.source})
+                        })
+                        .collect();
+                    out = serde_json::to_string_pretty(&v).expect("json");
+                    out.push('\n');
+                }
+                Format::Csv => {
+                    out.push_str("id,name,vendor,category,country,domains,cidrs,source\r\n");
+                    for s in &cat.services {
+                        let row = [
+                            s.id.clone(),
+                            s.name.clone(),
+                            s.vendor.clone(),
+                            s.category.clone(),
+                            s.country.clone(),
+                            s.domains.join(" "),
+                            s.cidrs.join(" "),
+                            s.source.clone().unwrap_or_default(),
+                        ];
+                        let row: Vec<String> = row.iter().map(|f| report::csv_field(f)).collect();
+                        out.push_str(&row.join(","));
+                        out.push_str("\r\n");
+                    }
+                }
+                Format::Table => {
+                    out.push_str(&format!(
+                        "{:<24} {:<26} {:<20} {:<12} {:<3} DOMAINS\n",
+                        "ID", "NAME", "VENDOR", "CATEGORY", "CC"
+                    ));
+                    for s in &cat.services {
+                        out.push_str(&format!(
+                            "{:<24} {:<26} {:<20} {:<12} {:<3} {}\n",
+                            s.id,
+                            s.name,
+                            s.vendor,
+                            s.category,
+                            s.country,
+                            s.domains.join(" ")
+                        ));
+                    }
+                    out.push_str(&format!("{} services, catalog {}\n", cat.services.len(), cat.version()));
+                }
+            }
+            print!("{out}");
+            Ok(0)
+        }
+        SigCmd::Check { common } => {
+            let cat = match &common.signatures {
+                None => Catalog::builtin(),
+                Some(p) => Catalog::load(p).map_err(Fail::Runtime)?,
+            };
+            for w in &cat.warnings {
+                println!("warning: {w}");
+            }
+            for p in &cat.problems {
+                println!("error: {p}");
+            }
+            println!(
+                "{} services, {} patterns, {} CIDR-bearing services: {} error(s), {} warning(s)",
+                cat.services.len(),
+                cat.patterns.len(),
+                cat.services.iter().filter(|s| !s.cidrs.is_empty()).count(),
+                cat.problems.len(),
+                cat.warnings.len()
+            );
+            Ok(if cat.problems.is_empty() { 0 } else { 1 })
+        }
+        SigCmd::Match { common, format, names } => {
+            let cat = load_catalog(&common)?;
+            let mut any = false;
+            for n in &names {
+                let m = cat.match_name(n);
+                any |= m.is_some();
+                match format {
+                    Format::Json => {
+                        let v = match m {
+                            Some(m) => {
+                                let s = cat.service(m.service);
+                                serde_json::json!({"name": n, "service": s.id, "vendor": s.vendor,
+                                    "category": s.category, "pattern": cat.pattern(m)})
+                            }
+                            None => serde_json::json!({"name": n, "service": null, "vendor": null,
+                                "category": null, "pattern": null}),
+                        };
+                        println!("{v}");
+                    }
+                    _ => match m {
+                        Some(m) => {
+                            let s = cat.service(m.service);
+                            println!(
+                                "{n}\t{}\t{}\t{}\t{}",
+                                s.id,
+                                s.vendor,
+                                s.category,
+                                cat.pattern(m)
+                            );
+                        }
+                        None => println!("{n}\tno match"),
+                    },
+                }
+            }
+            Ok(if any { 0 } else { 1 })
+        }
+    }
+}

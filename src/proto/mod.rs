@@ -1,0 +1,5 @@
+//! Application-layer extractors: pure byte parsers, no flow state.
+pub mod dns;
+pub mod http;
+pub mod reasm;
+pub mod tls;

@@ -1,0 +1,688 @@
+//! Aggregation of ended flows and the reports built from it: the summary JSON
+//! (`lanterne.summary/1`), the CSV, flow events (NDJSON) and the terminal table.
+//!
+//! Counting rules (DESIGN.md "Terms"):
+//! - `hosts` holds internal clients (see `--internal`) with at least one flow
+//!   to a catalog service; their `flows`/`bytes_*` are the sums over those
+//!   service flows. `all_flows`/`all_bytes_*` add their other traffic.
+//! - `services` counts the flows of internal clients only; flows whose client
+//!   is external are counted in `capture.flows` and `capture.flows_external`.
+//! - bytes are IP-layer bytes; a flow counts in the timeline bucket where it
+//!   started (flows) and where its packets fell (bytes).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufWriter, Write};
+use std::net::IpAddr;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::engine::{FlowRecord, FlowSink};
+use crate::flow::Via;
+use crate::signatures::{Catalog, Cidr};
+use crate::stats::Stats;
+
+pub const SCHEMA: &str = "lanterne.summary/1";
+
+/// Default internal ranges: RFC 1918, RFC 6598, fc00::/7, fe80::/10, loopback.
+pub const DEFAULT_INTERNAL: &[&str] = &[
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "fc00::/7",
+    "fe80::/10",
+    "::1/128",
+];
+
+/// Well-known DNS-over-HTTPS resolver names (for the visibility block).
+pub const DOH_NAMES: &[&str] = &[
+    "dns.google",
+    "dns.google.com",
+    "cloudflare-dns.com",
+    "mozilla.cloudflare-dns.com",
+    "chrome.cloudflare-dns.com",
+    "one.one.one.one",
+    "1dot1dot1dot1.cloudflare-dns.com",
+    "security.cloudflare-dns.com",
+    "family.cloudflare-dns.com",
+    "dns.quad9.net",
+    "dns9.quad9.net",
+    "dns10.quad9.net",
+    "dns11.quad9.net",
+    "doh.opendns.com",
+    "dns.nextdns.io",
+    "doh.cleanbrowsing.org",
+    "dns.adguard.com",
+    "dns.adguard-dns.com",
+    "doh.mullvad.net",
+    "dns.mullvad.net",
+    "doh.dns.sb",
+    "dns.alidns.com",
+    "doh.pub",
+];
+
+#[derive(Debug, Default, Clone)]
+struct Counts {
+    flows: u64,
+    up: u64,
+    down: u64,
+    first: i64,
+    last: i64,
+}
+
+impl Counts {
+    fn add(&mut self, r: &FlowRecord) {
+        if self.flows == 0 || r.ts_start < self.first {
+            self.first = r.ts_start;
+        }
+        if self.flows == 0 || r.ts_end > self.last {
+            self.last = r.ts_end;
+        }
+        self.flows += 1;
+        self.up += r.bytes_up;
+        self.down += r.bytes_down;
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+struct HostSvc {
+    c: Counts,
+    names: BTreeSet<String>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct SvcAgg {
+    c: Counts,
+    hosts: BTreeSet<IpAddr>,
+    via: BTreeMap<Via, u64>,
+    ech: u64,
+    /// bucket index → (flows, up, down)
+    timeline: BTreeMap<i64, (u64, u64, u64)>,
+}
+
+#[derive(Debug, Default, Clone)]
+struct HostAgg {
+    all: Counts,
+    services: BTreeMap<u16, HostSvc>,
+}
+
+/// Options for what the aggregator writes besides the summary.
+pub struct AggOptions {
+    pub internal: Vec<Cidr>,
+    pub bucket_seconds: u64,
+    pub events: Option<Box<dyn Write + Send>>,
+    pub events_all: bool,
+}
+
+/// Collects ended flows.
+pub struct Aggregator {
+    internal: Vec<Cidr>,
+    bucket_ns: i64,
+    services: BTreeMap<u16, SvcAgg>,
+    hosts: BTreeMap<IpAddr, HostAgg>,
+    pub flows_total: u64,
+    pub flows_external: u64,
+    pub flows_named: u64,
+    pub flows_unnamed: u64,
+    pub bytes_named: u64,
+    pub bytes_unnamed: u64,
+    pub flows_ech: u64,
+    pub flows_doh_dot: u64,
+    pub flows_quic_undecryptable: u64,
+    events: Option<BufWriter<Box<dyn Write + Send>>>,
+    events_all: bool,
+    events_error: Option<String>,
+}
+
+impl Aggregator {
+    pub fn new(opts: AggOptions) -> Self {
+        Aggregator {
+            internal: opts.internal,
+            bucket_ns: opts.bucket_seconds as i64 * 1_000_000_000,
+            services: BTreeMap::new(),
+            hosts: BTreeMap::new(),
+            flows_total: 0,
+            flows_external: 0,
+            flows_named: 0,
+            flows_unnamed: 0,
+            bytes_named: 0,
+            bytes_unnamed: 0,
+            flows_ech: 0,
+            flows_doh_dot: 0,
+            flows_quic_undecryptable: 0,
+            events: opts.events.map(|w| BufWriter::with_capacity(256 * 1024, w)),
+            events_all: opts.events_all,
+            events_error: None,
+        }
+    }
+
+    pub fn is_internal(&self, ip: &IpAddr) -> bool {
+        self.internal.iter().any(|c| c.contains(ip))
+    }
+
+    pub fn finish_events(&mut self) -> Option<String> {
+        if let Some(w) = self.events.as_mut() {
+            if let Err(e) = w.flush() {
+                self.events_error.get_or_insert(e.to_string());
+            }
+        }
+        self.events_error.clone()
+    }
+
+    fn write_event(&mut self, r: &FlowRecord, cat: &Catalog) {
+        let Some(w) = self.events.as_mut() else {
+            return;
+        };
+        if r.service.is_none() && !self.events_all {
+            return;
+        }
+        let svc = r.service.map(|s| cat.service(s));
+        let ev = json!({
+            "ts_start": rfc3339(r.ts_start),
+            "ts_end": rfc3339(r.ts_end),
+            "client": r.client.to_string(),
+            "server": r.server.to_string(),
+            "client_port": r.client_port,
+            "server_port": r.server_port,
+            "transport": transport(r.proto),
+            "server_name": r.server_name,
+            "via": r.via.map(|v| v.as_str()),
+            "service": svc.map(|s| s.id.as_str()),
+            "vendor": svc.map(|s| s.vendor.as_str()),
+            "category": svc.map(|s| s.category.as_str()),
+            "bytes_up": r.bytes_up,
+            "bytes_down": r.bytes_down,
+            "packets_up": r.packets_up,
+            "packets_down": r.packets_down,
+            "ech": r.ech,
+            "alpn": r.alpn,
+            "ja4": Value::Null,
+            "sni": r.sni,
+            "pattern": r.pattern.map(|p| cat.patterns[p as usize].0.as_str()),
+            "internal": self.internal.iter().any(|c| c.contains(&r.client)),
+        });
+        let mut line = ev.to_string();
+        line.push('\n');
+        if let Err(e) = w.write_all(line.as_bytes()) {
+            self.events_error.get_or_insert(e.to_string());
+            self.events = None;
+        }
+    }
+}
+
+fn transport(p: u8) -> &'static str {
+    if p == crate::decode::PROTO_TCP {
+        "tcp"
+    } else {
+        "udp"
+    }
+}
+
+fn is_doh_dot(r: &FlowRecord) -> bool {
+    if r.server_port == 853 {
+        return true;
+    }
+    r.server_name
+        .as_deref()
+        .is_some_and(|n| DOH_NAMES.iter().any(|d| d.eq_ignore_ascii_case(n)))
+}
+
+impl FlowSink for Aggregator {
+    fn flow_ended(&mut self, r: FlowRecord, cat: &Catalog) {
+        self.flows_total += 1;
+        let bytes = r.bytes_up + r.bytes_down;
+        if r.server_name.is_some() {
+            self.flows_named += 1;
+            self.bytes_named += bytes;
+        } else {
+            self.flows_unnamed += 1;
+            self.bytes_unnamed += bytes;
+        }
+        if r.ech {
+            self.flows_ech += 1;
+        }
+        if is_doh_dot(&r) {
+            self.flows_doh_dot += 1;
+        }
+        self.write_event(&r, cat);
+        if !self.is_internal(&r.client) {
+            self.flows_external += 1;
+            return;
+        }
+        let host = self.hosts.entry(r.client).or_default();
+        host.all.add(&r);
+        let Some(sid) = r.service else {
+            return;
+        };
+        let hs = host.services.entry(sid).or_default();
+        hs.c.add(&r);
+        if let Some(n) = &r.server_name {
+            if hs.names.len() < 64 {
+                hs.names.insert(n.to_ascii_lowercase());
+            }
+        }
+        let s = self.services.entry(sid).or_default();
+        s.c.add(&r);
+        s.hosts.insert(r.client);
+        if let Some(v) = r.via {
+            *s.via.entry(v).or_insert(0) += 1;
+        }
+        if r.ech {
+            s.ech += 1;
+        }
+        let start_bucket = r.ts_start.div_euclid(self.bucket_ns);
+        s.timeline.entry(start_bucket).or_insert((0, 0, 0)).0 += 1;
+        for b in &r.buckets {
+            let e = s.timeline.entry(b.index).or_insert((0, 0, 0));
+            e.1 += b.up;
+            e.2 += b.down;
+        }
+    }
+}
+
+/// Everything the summary needs besides the aggregator.
+pub struct SummaryInput<'a> {
+    pub inputs: &'a [String],
+    pub stats: &'a Stats,
+    pub catalog: &'a Catalog,
+    pub sanctioned: &'a BTreeSet<String>,
+    pub drops_kernel: u64,
+    pub drops_interface: u64,
+    pub read_errors: &'a [String],
+}
+
+#[derive(Serialize)]
+struct ServiceOut {
+    id: String,
+    name: String,
+    vendor: String,
+    category: String,
+    country: String,
+    sanctioned: bool,
+    hosts: u64,
+    flows: u64,
+    bytes_up: u64,
+    bytes_down: u64,
+    first_seen: String,
+    last_seen: String,
+    via: BTreeMap<&'static str, u64>,
+    ech_flows: u64,
+}
+
+#[derive(Serialize)]
+struct HostServiceOut {
+    id: String,
+    flows: u64,
+    bytes_up: u64,
+    bytes_down: u64,
+    first_seen: String,
+    last_seen: String,
+    names: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct HostOut {
+    host: String,
+    flows: u64,
+    bytes_up: u64,
+    bytes_down: u64,
+    all_flows: u64,
+    all_bytes_up: u64,
+    all_bytes_down: u64,
+    services: Vec<HostServiceOut>,
+}
+
+impl Aggregator {
+    /// Builds the `lanterne.summary/1` document.
+    pub fn summary(&self, inp: &SummaryInput<'_>) -> Value {
+        let cat = inp.catalog;
+        let st = inp.stats;
+        let mut services: Vec<ServiceOut> = self
+            .services
+            .iter()
+            .map(|(sid, a)| {
+                let s = cat.service(*sid);
+                let mut via: BTreeMap<&'static str, u64> = BTreeMap::new();
+                for v in Via::ALL {
+                    via.insert(v.as_str(), a.via.get(&v).copied().unwrap_or(0));
+                }
+                ServiceOut {
+                    id: s.id.clone(),
+                    name: s.name.clone(),
+                    vendor: s.vendor.clone(),
+                    category: s.category.clone(),
+                    country: s.country.clone(),
+                    sanctioned: inp.sanctioned.contains(&s.id),
+                    hosts: a.hosts.len() as u64,
+                    flows: a.c.flows,
+                    bytes_up: a.c.up,
+                    bytes_down: a.c.down,
+                    first_seen: rfc3339(a.c.first),
+                    last_seen: rfc3339(a.c.last),
+                    via,
+                    ech_flows: a.ech,
+                }
+            })
+            .collect();
+        services.sort_by(|a, b| b.bytes_up.cmp(&a.bytes_up).then_with(|| a.id.cmp(&b.id)));
+
+        let mut hosts: Vec<HostOut> = self
+            .hosts
+            .iter()
+            .filter(|(_, h)| !h.services.is_empty())
+            .map(|(ip, h)| {
+                let mut svcs: Vec<HostServiceOut> = h
+                    .services
+                    .iter()
+                    .map(|(sid, hs)| HostServiceOut {
+                        id: cat.service(*sid).id.clone(),
+                        flows: hs.c.flows,
+                        bytes_up: hs.c.up,
+                        bytes_down: hs.c.down,
+                        first_seen: rfc3339(hs.c.first),
+                        last_seen: rfc3339(hs.c.last),
+                        names: hs.names.iter().cloned().collect(),
+                    })
+                    .collect();
+                svcs.sort_by(|a, b| b.bytes_up.cmp(&a.bytes_up).then_with(|| a.id.cmp(&b.id)));
+                HostOut {
+                    host: ip.to_string(),
+                    flows: svcs.iter().map(|s| s.flows).sum(),
+                    bytes_up: svcs.iter().map(|s| s.bytes_up).sum(),
+                    bytes_down: svcs.iter().map(|s| s.bytes_down).sum(),
+                    all_flows: h.all.flows,
+                    all_bytes_up: h.all.up,
+                    all_bytes_down: h.all.down,
+                    services: svcs,
+                }
+            })
+            .collect();
+        hosts.sort_by(|a, b| b.bytes_up.cmp(&a.bytes_up).then_with(|| a.host.cmp(&b.host)));
+
+        let bucket_s = self.bucket_ns / 1_000_000_000;
+        let mut series: Vec<Value> = Vec::new();
+        for s in &services {
+            let sid = self
+                .services
+                .keys()
+                .find(|k| cat.service(**k).id == s.id)
+                .copied()
+                .expect("service present");
+            let tl = &self.services[&sid].timeline;
+            let (Some(first), Some(last)) = (tl.keys().next(), tl.keys().next_back()) else {
+                continue;
+            };
+            let n = (last - first + 1).clamp(0, 100_000) as usize;
+            let mut flows = vec![0u64; n];
+            let mut up = vec![0u64; n];
+            let mut down = vec![0u64; n];
+            for (k, (f, u, d)) in tl {
+                let i = (k - first) as usize;
+                if i < n {
+                    flows[i] += f;
+                    up[i] += u;
+                    down[i] += d;
+                }
+            }
+            series.push(json!({
+                "service": s.id,
+                "start": rfc3339(first * self.bucket_ns),
+                "flows": flows, "bytes_up": up, "bytes_down": down,
+            }));
+        }
+
+        let mut undecodable: BTreeMap<String, u64> = crate::decode::REASONS
+            .iter()
+            .map(|r| (r.to_string(), 0))
+            .collect();
+        for (k, v) in &st.undecodable {
+            *undecodable.entry(k.to_string()).or_insert(0) += v;
+        }
+        let total_bytes = self.bytes_named + self.bytes_unnamed;
+        json!({
+            "schema": SCHEMA,
+            "tool": {"name": "lanterne", "version": env!("CARGO_PKG_VERSION")},
+            "inputs": inp.inputs,
+            "catalog": {"version": cat.version(), "services": cat.services.len()},
+            "capture": {
+                "start": st.first_ns.map(rfc3339),
+                "end": st.last_ns.map(rfc3339),
+                "packets": st.packets,
+                "bytes": st.bytes,
+                "flows": self.flows_total,
+                "flows_external": self.flows_external,
+                "non_ip_packets": st.non_ip,
+                "other_ip_packets": st.other_ip,
+                "fragments": st.fragments,
+                "tunneled_packets": st.tunneled,
+                "evicted_flows": st.evicted_flows,
+                "undecodable": undecodable,
+                "anomalies": st.anomalies,
+                "drops": {"kernel": inp.drops_kernel, "interface": inp.drops_interface},
+                "read_errors": inp.read_errors,
+            },
+            "visibility": {
+                "flows_named": self.flows_named,
+                "flows_unnamed": self.flows_unnamed,
+                "bytes_named": self.bytes_named,
+                "bytes_unnamed": self.bytes_unnamed,
+                "named_flow_share": ratio(self.flows_named, self.flows_total),
+                "named_byte_share": ratio(self.bytes_named, total_bytes),
+                "ech": self.flows_ech,
+                "doh_dot": self.flows_doh_dot,
+                "quic_undecryptable": self.flows_quic_undecryptable,
+            },
+            "services": services,
+            "hosts": hosts,
+            "timeline": {"bucket_seconds": bucket_s, "series": series},
+        })
+    }
+
+    /// CSV: one row per host × service (RFC 4180 quoting, UTF-8).
+    pub fn csv(&self, cat: &Catalog, sanctioned: &BTreeSet<String>) -> String {
+        let mut out = String::from(
+            "host,service,service_name,vendor,category,sanctioned,flows,bytes_up,bytes_down,first_seen,last_seen,names\r\n",
+        );
+        let mut rows: Vec<(u64, String, String, String)> = Vec::new();
+        for (ip, h) in &self.hosts {
+            for (sid, hs) in &h.services {
+                let s = cat.service(*sid);
+                let names: Vec<&str> = hs.names.iter().map(|x| x.as_str()).collect();
+                let line = [
+                    ip.to_string(),
+                    s.id.clone(),
+                    s.name.clone(),
+                    s.vendor.clone(),
+                    s.category.clone(),
+                    sanctioned.contains(&s.id).to_string(),
+                    hs.c.flows.to_string(),
+                    hs.c.up.to_string(),
+                    hs.c.down.to_string(),
+                    rfc3339(hs.c.first),
+                    rfc3339(hs.c.last),
+                    names.join(" "),
+                ]
+                .iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(",");
+                rows.push((hs.c.up, ip.to_string(), s.id.clone(), line));
+            }
+        }
+        rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)).then_with(|| a.2.cmp(&b.2)));
+        for r in rows {
+            out.push_str(&r.3);
+            out.push_str("\r\n");
+        }
+        out
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        ((a as f64 / b as f64) * 10000.0).round() / 10000.0
+    }
+}
+
+/// RFC 4180 field quoting.
+pub fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+/// RFC 3339 UTC with milliseconds, from nanoseconds since the epoch.
+pub fn rfc3339(ns: i64) -> String {
+    let ms = ns.div_euclid(1_000_000);
+    let secs = ms.div_euclid(1000);
+    let milli = ms.rem_euclid(1000);
+    let days = secs.div_euclid(86400);
+    let sod = secs.rem_euclid(86400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        y,
+        m,
+        d,
+        sod / 3600,
+        (sod % 3600) / 60,
+        sod % 60,
+        milli
+    )
+}
+
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Human-readable byte count.
+pub fn human_bytes(b: u64) -> String {
+    const U: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < U.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+/// The terminal report, from a summary document.
+pub fn terminal_table(summary: &Value) -> String {
+    let mut o = String::new();
+    let cap = &summary["capture"];
+    let vis = &summary["visibility"];
+    o.push_str(&format!(
+        "lanterne — {} packets, {} flows, {} to {}\n",
+        cap["packets"],
+        cap["flows"],
+        cap["start"].as_str().unwrap_or("-"),
+        cap["end"].as_str().unwrap_or("-")
+    ));
+    let named = vis["flows_named"].as_u64().unwrap_or(0);
+    let unnamed = vis["flows_unnamed"].as_u64().unwrap_or(0);
+    o.push_str(&format!(
+        "visibility: {} of {} flows named ({:.1}%), ECH {}, DoH/DoT {}\n\n",
+        named,
+        named + unnamed,
+        vis["named_flow_share"].as_f64().unwrap_or(0.0) * 100.0,
+        vis["ech"],
+        vis["doh_dot"]
+    ));
+    let services = summary["services"].as_array().cloned().unwrap_or_default();
+    if services.is_empty() {
+        o.push_str("No generative-AI service seen.\n");
+    } else {
+        o.push_str(&format!(
+            "{:<22} {:<16} {:<10} {:>6} {:>7} {:>11} {:>11}\n",
+            "SERVICE", "VENDOR", "CATEGORY", "HOSTS", "FLOWS", "SENT", "RECEIVED"
+        ));
+        for s in &services {
+            o.push_str(&format!(
+                "{:<22} {:<16} {:<10} {:>6} {:>7} {:>11} {:>11}\n",
+                trunc(s["name"].as_str().unwrap_or(""), 22),
+                trunc(s["vendor"].as_str().unwrap_or(""), 16),
+                s["category"].as_str().unwrap_or(""),
+                s["hosts"].to_string(),
+                s["flows"].to_string(),
+                human_bytes(s["bytes_up"].as_u64().unwrap_or(0)),
+                human_bytes(s["bytes_down"].as_u64().unwrap_or(0)),
+            ));
+        }
+        let hosts = summary["hosts"].as_array().cloned().unwrap_or_default();
+        o.push_str(&format!("\n{:<40} {:>7} {:>11}  SERVICES\n", "HOST", "FLOWS", "SENT"));
+        for h in hosts.iter().take(20) {
+            let svcs: Vec<&str> = h["services"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|s| s["id"].as_str()).collect())
+                .unwrap_or_default();
+            o.push_str(&format!(
+                "{:<40} {:>7} {:>11}  {}\n",
+                h["host"].as_str().unwrap_or(""),
+                h["flows"].to_string(),
+                human_bytes(h["bytes_up"].as_u64().unwrap_or(0)),
+                svcs.join(", ")
+            ));
+        }
+        if hosts.len() > 20 {
+            o.push_str(&format!("… and {} more hosts (see --json / --csv)\n", hosts.len() - 20));
+        }
+    }
+    let und: u64 = cap["undecodable"]
+        .as_object()
+        .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
+        .unwrap_or(0);
+    if und > 0 {
+        o.push_str(&format!("\n{und} packets could not be decoded (see capture.undecodable)\n"));
+    }
+    o
+}
+
+fn trunc(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(1_751_356_800_123_000_000), "2025-07-01T08:00:00.123Z");
+        assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
+    }
+
+    #[test]
+    fn csv_quoting() {
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("plain"), "plain");
+    }
+}

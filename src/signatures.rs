@@ -1,0 +1,503 @@
+//! The AI-service catalog: loading `signatures/*.toml` and matching names and addresses.
+//!
+//! Matching rules (see signatures/README.md):
+//! - `example.com` matches exactly that name; `*.example.com` matches any name
+//!   that ends with `.example.com` on a label boundary (not `example.com`
+//!   itself, never `notexample.com`);
+//! - case-insensitive, a trailing dot is ignored;
+//! - the most specific pattern wins: an exact name first, then the wildcard
+//!   with the longest suffix.
+//!
+//! A lookup costs one hash probe per label of the name, with no allocation
+//! (the lowercased name is built in a stack buffer).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::path::Path;
+
+use rustc_hash::FxHashMap;
+use serde::Deserialize;
+
+include!(concat!(env!("OUT_DIR"), "/builtin_signatures.rs"));
+
+pub const CATEGORIES: &[&str] = &[
+    "chat",
+    "code",
+    "image",
+    "video",
+    "audio",
+    "api",
+    "search",
+    "writing",
+    "translation",
+    "agent",
+    "other",
+];
+
+/// One service of the catalog.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub id: String,
+    pub name: String,
+    pub vendor: String,
+    pub category: String,
+    #[serde(default)]
+    pub country: String,
+    #[serde(default)]
+    pub domains: Vec<String>,
+    #[serde(default)]
+    pub cidrs: Vec<String>,
+    #[serde(default)]
+    pub notes: Option<String>,
+    #[serde(default)]
+    pub source: Option<String>,
+    /// File the service was read from (not in the TOML).
+    #[serde(skip)]
+    pub file: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogFile {
+    #[serde(default)]
+    service: Vec<Service>,
+}
+
+/// A parsed CIDR block.
+#[derive(Debug, Clone, Copy)]
+pub struct Cidr {
+    pub addr: IpAddr,
+    pub prefix: u8,
+}
+
+impl Cidr {
+    pub fn parse(s: &str) -> Option<Cidr> {
+        let (a, p) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = a.trim().parse().ok()?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix = match p {
+            Some(p) => p.trim().parse::<u8>().ok()?,
+            None => max,
+        };
+        if prefix > max {
+            return None;
+        }
+        Some(Cidr { addr, prefix })
+    }
+
+    pub fn contains(&self, ip: &IpAddr) -> bool {
+        match (self.addr, ip) {
+            (IpAddr::V4(n), IpAddr::V4(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - self.prefix)
+                };
+                u32::from(n) & mask == u32::from(*a) & mask
+            }
+            (IpAddr::V6(n), IpAddr::V6(a)) => {
+                let mask = if self.prefix == 0 {
+                    0
+                } else {
+                    u128::MAX << (128 - self.prefix)
+                };
+                u128::from(n) & mask == u128::from(*a) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
+/// The result of matching a name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Match {
+    /// Index into [`Catalog::services`].
+    pub service: u16,
+    /// Index into [`Catalog::patterns`].
+    pub pattern: u32,
+}
+
+/// A loaded, validated catalog with its lookup tables.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub services: Vec<Service>,
+    /// Every domain pattern as written, with its service.
+    pub patterns: Vec<(String, u16)>,
+    exact: FxHashMap<Box<str>, Match>,
+    /// Key: the suffix without the `*.`.
+    wildcard: FxHashMap<Box<str>, Match>,
+    cidrs: Vec<(Cidr, u16)>,
+    /// Problems found while loading (used by `signatures check`).
+    pub problems: Vec<String>,
+    /// Warnings (overlaps, missing sources) for `signatures check`.
+    pub warnings: Vec<String>,
+}
+
+/// Longest name we look up (DNS names are at most 253 characters).
+const MAX_NAME: usize = 255;
+
+impl Catalog {
+    /// The catalog compiled into the binary.
+    pub fn builtin() -> Catalog {
+        let files: Vec<(String, String)> = BUILTIN
+            .iter()
+            .map(|(n, c)| (n.to_string(), c.to_string()))
+            .collect();
+        Catalog::from_sources(&files).expect("built-in signature catalog must parse")
+    }
+
+    /// Loads a catalog from a directory of `*.toml` files or a single file.
+    pub fn load(path: &Path) -> Result<Catalog, String> {
+        let mut files = Vec::new();
+        if path.is_dir() {
+            let rd = std::fs::read_dir(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let mut paths: Vec<_> = rd
+                .filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+                .collect();
+            paths.sort();
+            if paths.is_empty() {
+                return Err(format!("{}: no *.toml signature files", path.display()));
+            }
+            for p in paths {
+                let c = std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?;
+                files.push((p.display().to_string(), c));
+            }
+        } else {
+            let c = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            files.push((path.display().to_string(), c));
+        }
+        Catalog::from_sources(&files)
+    }
+
+    /// Parses (file name, TOML text) pairs. Syntax errors are fatal; semantic
+    /// problems (duplicates, bad patterns) are collected in `problems`.
+    pub fn from_sources(files: &[(String, String)]) -> Result<Catalog, String> {
+        let mut cat = Catalog::default();
+        for (name, text) in files {
+            let parsed: CatalogFile = toml::from_str(text).map_err(|e| {
+                let msg = e.to_string();
+                format!("{name}: {}", msg.lines().collect::<Vec<_>>().join(" "))
+            })?;
+            for mut s in parsed.service {
+                s.file = name.clone();
+                cat.add_service(s);
+            }
+        }
+        if cat.services.len() > u16::MAX as usize {
+            return Err("too many services".into());
+        }
+        cat.check_overlaps();
+        Ok(cat)
+    }
+
+    fn add_service(&mut self, s: Service) {
+        let idx = self.services.len() as u16;
+        let where_ = format!("{}: service {:?}", s.file, s.id);
+        if !is_kebab(&s.id) {
+            self.problems.push(format!("{where_}: id must be kebab-case"));
+        }
+        if self.services.iter().any(|o| o.id == s.id) {
+            self.problems.push(format!("{where_}: duplicate id"));
+        }
+        if !CATEGORIES.contains(&s.category.as_str()) {
+            self.problems
+                .push(format!("{where_}: unknown category {:?}", s.category));
+        }
+        if s.name.trim().is_empty() || s.vendor.trim().is_empty() {
+            self.problems.push(format!("{where_}: name and vendor are required"));
+        }
+        if s.domains.is_empty() && s.cidrs.is_empty() {
+            self.problems.push(format!("{where_}: no domains and no cidrs"));
+        }
+        if s.source.as_deref().map_or(true, |x| !x.starts_with("https://")) {
+            self.warnings.push(format!("{where_}: no https source link"));
+        }
+        for d in &s.domains {
+            let pat = d.trim().trim_end_matches('.').to_ascii_lowercase();
+            let (is_wild, body) = match pat.strip_prefix("*.") {
+                Some(b) => (true, b.to_string()),
+                None => (false, pat.clone()),
+            };
+            if !valid_hostname(&body) {
+                self.problems
+                    .push(format!("{where_}: invalid domain pattern {d:?}"));
+                continue;
+            }
+            let m = Match {
+                service: idx,
+                pattern: self.patterns.len() as u32,
+            };
+            let table = if is_wild {
+                &mut self.wildcard
+            } else {
+                &mut self.exact
+            };
+            if let Some(prev) = table.get(body.as_str()) {
+                let other = &self.services.get(prev.service as usize).map_or(&s.id, |o| &o.id);
+                self.problems.push(format!(
+                    "{where_}: pattern {d:?} already listed by service {other:?}"
+                ));
+                continue;
+            }
+            table.insert(body.into_boxed_str(), m);
+            self.patterns.push((d.trim().to_string(), idx));
+        }
+        for c in &s.cidrs {
+            match Cidr::parse(c) {
+                Some(cidr) => self.cidrs.push((cidr, idx)),
+                None => self.problems.push(format!("{where_}: invalid CIDR {c:?}")),
+            }
+        }
+        self.services.push(s);
+    }
+
+    /// Overlaps between services: an exact name or wildcard of one service that
+    /// a wildcard of another service also covers. Legal (the most specific
+    /// wins) but worth a look, so reported as warnings.
+    fn check_overlaps(&mut self) {
+        let mut warns = Vec::new();
+        let all: Vec<(String, bool, Match)> = self
+            .exact
+            .iter()
+            .map(|(k, m)| (k.to_string(), false, *m))
+            .chain(self.wildcard.iter().map(|(k, m)| (k.to_string(), true, *m)))
+            .collect();
+        for (name, _wild, m) in &all {
+            let mut rest = name.as_str();
+            while let Some((_, tail)) = rest.split_once('.') {
+                if let Some(o) = self.wildcard.get(tail) {
+                    if o.service != m.service {
+                        warns.push(format!(
+                            "overlap: {:?} ({}) is also covered by *.{} ({})",
+                            self.patterns[m.pattern as usize].0,
+                            self.services[m.service as usize].id,
+                            tail,
+                            self.services[o.service as usize].id
+                        ));
+                    }
+                }
+                rest = tail;
+            }
+        }
+        warns.sort();
+        self.warnings.extend(warns);
+    }
+
+    /// Matches a server name. Allocation-free.
+    pub fn match_name(&self, name: &str) -> Option<Match> {
+        let name = name.strip_suffix('.').unwrap_or(name);
+        if name.is_empty() || name.len() > MAX_NAME {
+            return None;
+        }
+        let mut buf = [0u8; MAX_NAME];
+        let lower = &mut buf[..name.len()];
+        lower.copy_from_slice(name.as_bytes());
+        lower.make_ascii_lowercase();
+        // Lowercasing ASCII bytes keeps UTF-8 valid.
+        let lower = std::str::from_utf8(lower).ok()?;
+        if let Some(m) = self.exact.get(lower) {
+            return Some(*m);
+        }
+        let mut rest = lower;
+        while let Some((_, tail)) = rest.split_once('.') {
+            if let Some(m) = self.wildcard.get(tail) {
+                return Some(*m);
+            }
+            rest = tail;
+        }
+        None
+    }
+
+    /// Matches an address against the catalog's CIDRs (most specific prefix wins).
+    pub fn match_ip(&self, ip: &IpAddr) -> Option<u16> {
+        self.cidrs
+            .iter()
+            .filter(|(c, _)| c.contains(ip))
+            .max_by_key(|(c, _)| c.prefix)
+            .map(|(_, s)| *s)
+    }
+
+    pub fn service(&self, idx: u16) -> &Service {
+        &self.services[idx as usize]
+    }
+
+    pub fn pattern(&self, m: Match) -> &str {
+        &self.patterns[m.pattern as usize].0
+    }
+
+    /// A short fingerprint of the catalog (service count + FNV-1a of ids and
+    /// patterns), shown in reports so an audit names the catalog it used.
+    pub fn version(&self) -> String {
+        let mut h: u64 = 0xcbf29ce484222325;
+        for (p, s) in &self.patterns {
+            for b in self.services[*s as usize]
+                .id
+                .bytes()
+                .chain(std::iter::once(0))
+                .chain(p.bytes())
+                .chain(std::iter::once(1))
+            {
+                h ^= b as u64;
+                h = h.wrapping_mul(0x100000001b3);
+            }
+        }
+        format!("{}-services-{:08x}", self.services.len(), h as u32)
+    }
+
+    /// Count of services per category (for listings).
+    pub fn by_category(&self) -> HashMap<&str, usize> {
+        let mut m = HashMap::new();
+        for s in &self.services {
+            *m.entry(s.category.as_str()).or_insert(0) += 1;
+        }
+        m
+    }
+}
+
+fn is_kebab(s: &str) -> bool {
+    !s.is_empty()
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn valid_hostname(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+        && s.contains('.')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cat() -> Catalog {
+        let t = r#"
+[[service]]
+id = "chatgpt"
+name = "ChatGPT"
+vendor = "OpenAI"
+category = "chat"
+country = "US"
+domains = ["chatgpt.com", "*.chatgpt.com", "*.openai.com"]
+source = "https://example.org"
+
+[[service]]
+id = "openai-api"
+name = "OpenAI API"
+vendor = "OpenAI"
+category = "api"
+domains = ["api.openai.com"]
+cidrs = ["192.0.2.0/24"]
+source = "https://example.org"
+"#;
+        Catalog::from_sources(&[("t.toml".into(), t.into())]).unwrap()
+    }
+
+    fn id(c: &Catalog, n: &str) -> Option<String> {
+        c.match_name(n).map(|m| c.service(m.service).id.clone())
+    }
+
+    #[test]
+    fn label_boundaries_and_specificity() {
+        let c = cat();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert_eq!(id(&c, "chatgpt.com").as_deref(), Some("chatgpt"));
+        assert_eq!(id(&c, "ab.chatgpt.com").as_deref(), Some("chatgpt"));
+        assert_eq!(id(&c, "AB.ChatGPT.com.").as_deref(), Some("chatgpt"));
+        assert_eq!(id(&c, "notchatgpt.com"), None);
+        assert_eq!(id(&c, "chatgpt.com.evil.net"), None);
+        assert_eq!(id(&c, "openai.com"), None);
+        assert_eq!(id(&c, "api.openai.com").as_deref(), Some("openai-api"));
+        assert_eq!(id(&c, "x.api.openai.com").as_deref(), Some("chatgpt"));
+        assert_eq!(id(&c, "chat.openai.com").as_deref(), Some("chatgpt"));
+        assert_eq!(id(&c, ""), None);
+        assert_eq!(id(&c, &"a.".repeat(300)), None);
+    }
+
+    #[test]
+    fn cidr_match() {
+        let c = cat();
+        assert_eq!(c.match_ip(&"192.0.2.7".parse().unwrap()), Some(1));
+        assert_eq!(c.match_ip(&"192.0.3.7".parse().unwrap()), None);
+        let v6 = Cidr::parse("2001:db8::/32").unwrap();
+        assert!(v6.contains(&"2001:db8:1::1".parse().unwrap()));
+        assert!(!v6.contains(&"2001:db9::1".parse().unwrap()));
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+    }
+
+    #[test]
+    fn problems_are_reported() {
+        let t = r#"
+[[service]]
+id = "Bad_Id"
+name = "x"
+vendor = "y"
+category = "nope"
+domains = ["a.example", "a.example", "bad..name"]
+"#;
+        let c = Catalog::from_sources(&[("t.toml".into(), t.into())]).unwrap();
+        assert_eq!(c.problems.len(), 4, "{:?}", c.problems);
+        assert!(Catalog::from_sources(&[("t.toml".into(), "[[service]]\nid=1".into())]).is_err());
+    }
+
+    #[test]
+    fn builtin_catalog_is_clean() {
+        let c = Catalog::builtin();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        assert!(c.services.len() >= 40, "only {} services", c.services.len());
+        for n in [
+            "chatgpt.com",
+            "ab.chatgpt.com",
+            "api.openai.com",
+            "claude.ai",
+            "api.anthropic.com",
+            "gemini.google.com",
+            "generativelanguage.googleapis.com",
+            "copilot.microsoft.com",
+            "chat.mistral.ai",
+            "www.perplexity.ai",
+            "chat.deepseek.com",
+            "huggingface.co",
+            "chat.openai.com",
+            "cdn.oaistatic.com",
+        ] {
+            assert!(c.match_name(n).is_some(), "{n} should match");
+        }
+        for n in [
+            "notchatgpt.com",
+            "claude.ai.cdn-example.net",
+            "chat.openai.com.cdn.cloudflare.net",
+            "www.google.com",
+            "google.com",
+            "www.bing.com",
+            "github.com",
+            "microsoft.com",
+            "cloudflare.com",
+            "d1234.cloudfront.net",
+        ] {
+            assert!(c.match_name(n).is_none(), "{n} must not match");
+        }
+    }
+}

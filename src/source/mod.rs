@@ -1,0 +1,2 @@
+//! Packet sources (see pcapfile.rs).
+pub mod pcapfile;
