@@ -786,7 +786,8 @@ mod tests {
         let total = (20 + gre.len()) as u16;
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         ip.extend_from_slice(&gre);
-        let p = ip_of(decode(1, &eth(0x0800, &ip)));
+        let frame = eth(0x0800, &ip);
+        let p = ip_of(decode(1, &frame));
         assert_eq!((p.dport, p.tunnels), (443, 1));
     }
 

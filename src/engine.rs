@@ -266,8 +266,18 @@ impl<'c> Engine<'c> {
         // DNS on its ports, both transports.
         let dns_port = is_dns_port(pkt.sport) || is_dns_port(pkt.dport);
         if !is_tcp {
-            if dns_port && !pkt.payload.is_empty() {
+            if pkt.payload.is_empty() {
+                return;
+            }
+            if dns_port {
                 self.dns_udp(pkt, ctx);
+            } else if flow.udp_probes < 4 && !is_netbios(pkt.sport) && !is_netbios(pkt.dport) {
+                // DNS on another port (e.g. resolvers answering on 443): a
+                // strict content check on a flow's first datagrams only.
+                flow.udp_probes += 1;
+                if dns::looks_like_dns(pkt.payload) {
+                    self.dns_udp(pkt, ctx);
+                }
             }
             return;
         }
@@ -283,13 +293,6 @@ impl<'c> Engine<'c> {
                 &mut self.facts,
                 &mut self.dns_cache,
             );
-        } else if let Some((start, _end)) = flow.hello_seq {
-            // A retransmitted ClientHello is another fact, like tshark shows it.
-            if up && pkt.tcp_seq == start && tls::looks_like_tls(pkt.payload) {
-                if let tls::HelloResult::Done(h, _) = tls::parse_client_hello(pkt.payload) {
-                    emit_sni_facts(&mut self.facts, pkt, ctx, &h);
-                }
-            }
         }
     }
 
@@ -363,7 +366,6 @@ impl<'c> Engine<'c> {
             ech: false,
             http_host: None,
             dns_name,
-            hello_seq: None,
             inspect,
             bucket: Bucket {
                 index: ts.div_euclid(self.cfg.bucket_ns),
@@ -372,6 +374,7 @@ impl<'c> Engine<'c> {
             },
             past_buckets: Vec::new(),
             evicted: false,
+            udp_probes: 0,
         }
     }
 
@@ -414,6 +417,34 @@ impl<'c> Engine<'c> {
                     stats.anomaly("dns_tcp_buffer_full");
                     stream.clear();
                 }
+                Push::Pending => {
+                    // Beyond a gap (lost segment): if the segment holds whole
+                    // messages, read them and resynchronise after it.
+                    let mut msgs: Vec<&[u8]> = Vec::new();
+                    let used = dns::split_tcp_messages(pkt.payload, |m| msgs.push(m));
+                    if used == pkt.payload.len() {
+                        stats.anomaly("dns_tcp_gap_skipped");
+                        for m in msgs {
+                            handle_dns_message(m, pkt, ctx, client, up, cfg, stats, facts, dns_cache);
+                        }
+                        *stream = Stream::new();
+                        stream.start_at(pkt.tcp_seq.wrapping_add(used as u32));
+                    }
+                }
+                Push::Duplicate => {
+                    // tshark dissects a retransmitted DNS segment again: so do
+                    // the facts, when the segment holds whole messages.
+                    if facts.is_some() {
+                        let mut msgs: Vec<&[u8]> = Vec::new();
+                        let used = dns::split_tcp_messages(pkt.payload, |m| msgs.push(m));
+                        if used == pkt.payload.len() {
+                            let mut no_cache = FxHashMap::default();
+                            for m in msgs {
+                                handle_dns_message(m, pkt, ctx, client, up, cfg, stats, facts, &mut no_cache);
+                            }
+                        }
+                    }
+                }
                 Push::Added => {
                     let data = stream.data();
                     let mut msgs: Vec<&[u8]> = Vec::new();
@@ -423,7 +454,6 @@ impl<'c> Engine<'c> {
                     }
                     stream.consume(used);
                 }
-                _ => {}
             }
             return;
         }
@@ -441,11 +471,22 @@ impl<'c> Engine<'c> {
             }
             return;
         }
-        insp.client_segments += 1;
-        if insp.client_segments > cfg.max_inspect_segments {
+        insp.client_segments = insp.client_segments.saturating_add(1);
+        // HTTP keep-alive flows stay inspected (each request head is a cheap
+        // check at a segment start); other flows give up after a few segments.
+        if insp.state != AppState::Http && insp.client_segments > cfg.max_inspect_segments {
             end_inspection(flow);
             stats.anomaly("inspection_gave_up");
             return;
+        }
+        if insp.state == AppState::Probe {
+            // Not TLS or HTTP at the start (a proxy handshake, STARTTLS-like
+            // protocols): look for a ClientHello at later segment starts.
+            if !starts_client_hello(pkt.payload) {
+                return;
+            }
+            insp.up = Stream::new();
+            insp.state = AppState::Unknown;
         }
         // Fast path: nothing buffered and the segment is in order: parse in place.
         let in_place = insp.up.is_in_order_empty(pkt.tcp_seq);
@@ -476,7 +517,7 @@ impl<'c> Engine<'c> {
                 match http::looks_like_request(data) {
                     Some(true) => insp.state = AppState::Http,
                     Some(false) => {
-                        end_inspection(flow);
+                        insp.state = AppState::Probe;
                         return;
                     }
                     None => {
@@ -496,17 +537,34 @@ impl<'c> Engine<'c> {
                     }
                 }
                 tls::HelloResult::Done(h, used) => {
-                    let start = insp.up.next_seq().wrapping_sub(if in_place { 0 } else { data.len() as u32 });
-                    let start = if in_place { pkt.tcp_seq } else { start };
+                    let start = if in_place {
+                        pkt.tcp_seq
+                    } else {
+                        insp.up.next_seq().wrapping_sub(data.len() as u32)
+                    };
                     emit_sni_facts(facts, pkt, ctx, &h);
                     stats.tls_client_hellos += 1;
-                    flow.sni = h.sni;
-                    flow.alpn = h.alpn;
-                    flow.ech = h.ech;
-                    flow.hello_seq = Some((start, start.wrapping_add(used as u32)));
-                    end_inspection(flow);
+                    // Retransmissions of these bytes are not new hellos (as tshark).
+                    let end = start.wrapping_add(used as u32);
+                    let rest_in_place = if in_place { pkt.payload.get(used..).map(<[u8]>::to_vec) } else { None };
+                    let mut next = Stream::new();
+                    next.start_at(end);
+                    if !in_place {
+                        let buffered = insp.up.data().get(used..).map(<[u8]>::to_vec).unwrap_or_default();
+                        next.push(end, &buffered, cfg.max_stream_buffer);
+                    } else if let Some(r) = rest_in_place {
+                        next.push(end, &r, cfg.max_stream_buffer);
+                    }
+                    insp.up = next;
+                    insp.state = AppState::TlsAfterHello;
+                    if flow.sni.is_empty() {
+                        flow.sni = h.sni;
+                        flow.alpn = h.alpn;
+                        flow.ech = h.ech;
+                    }
+                    Self::tls_after_hello(flow, pkt, ctx, stats, facts);
                 }
-                tls::HelloResult::NotTls => end_inspection(flow),
+                tls::HelloResult::NotTls => insp.state = AppState::Probe,
                 tls::HelloResult::Error(reason) => {
                     stats.anomaly(reason);
                     end_inspection(flow);
@@ -515,7 +573,60 @@ impl<'c> Engine<'c> {
             AppState::Http => {
                 Self::http_requests(flow, pkt, ctx, in_place, cfg, stats, facts);
             }
+            AppState::TlsAfterHello => {
+                if in_place {
+                    insp.up.push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+                }
+                Self::tls_after_hello(flow, pkt, ctx, stats, facts);
+            }
             _ => {}
+        }
+    }
+
+    /// After a ClientHello: a second ClientHello may follow (answer to a
+    /// TLS 1.3 HelloRetryRequest), after ChangeCipherSpec records. Anything
+    /// else (application data) ends the inspection.
+    fn tls_after_hello(
+        flow: &mut Flow,
+        pkt: &Packet<'_>,
+        ctx: FrameCtx,
+        stats: &mut Stats,
+        facts: &mut Option<FactSink>,
+    ) {
+        let Some(insp) = flow.inspect.as_mut() else {
+            return;
+        };
+        loop {
+            let data = insp.up.data();
+            if data.len() < 5 {
+                return;
+            }
+            match data[0] {
+                0x14 => {
+                    let n = 5 + u16::from_be_bytes([data[3], data[4]]) as usize;
+                    if data.len() < n {
+                        return;
+                    }
+                    insp.up.consume(n);
+                }
+                0x16 => match tls::parse_client_hello(data) {
+                    tls::HelloResult::NeedMore => return,
+                    tls::HelloResult::Done(h, _) => {
+                        emit_sni_facts(facts, pkt, ctx, &h);
+                        stats.tls_client_hellos += 1;
+                        end_inspection(flow);
+                        return;
+                    }
+                    _ => {
+                        end_inspection(flow);
+                        return;
+                    }
+                },
+                _ => {
+                    end_inspection(flow);
+                    return;
+                }
+            }
         }
     }
 
@@ -605,6 +716,11 @@ impl<'c> Engine<'c> {
                         head.content_length.unwrap_or(0)
                     };
                     insp.http_skip = body;
+                    if head.method.eq_ignore_ascii_case("CONNECT") {
+                        // A proxy tunnel: TLS follows the proxy's answer.
+                        insp.state = AppState::Probe;
+                        return;
+                    }
                     if in_place {
                         off += head.head_len;
                     } else {
@@ -823,6 +939,11 @@ fn starts_client_hello(p: &[u8]) -> bool {
     p.len() >= 6 && tls::looks_like_tls(p) && p[5] == 1
 }
 
+/// NetBIOS name/datagram service: DNS-like wire format, not DNS.
+fn is_netbios(p: u16) -> bool {
+    (137..=139).contains(&p)
+}
+
 fn is_dns_port(p: u16) -> bool {
     p == 53 || p == 5353 || p == 5355
 }
@@ -878,7 +999,9 @@ fn handle_dns_message(
         "dns"
     };
     if let Some(fs) = facts.as_mut() {
-        for q in &m.questions {
+        // UPDATE (opcode 5) carries a zone section, not questions (as tshark).
+        let questions: &[dns::Question] = if m.opcode == 5 { &[] } else { &m.questions };
+        for q in questions {
             fs.write(
                 &Fact::new(ctx.frame, ctx.ts, pkt, "dns_query", &q.name).dns_query(
                     q.qtype,

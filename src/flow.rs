@@ -94,10 +94,15 @@ pub enum AppState {
     Unknown,
     /// Reassembling a ClientHello.
     TlsHello,
+    /// ClientHello seen; a second one may follow a HelloRetryRequest.
+    TlsAfterHello,
     /// Reading HTTP/1.x request heads.
     Http,
     /// DNS over TCP (port 53): length-prefixed messages both ways.
     DnsTcp,
+    /// Neither TLS nor HTTP at the start: watching later client segments
+    /// for a ClientHello (after a proxy CONNECT or SOCKS handshake).
+    Probe,
     /// Nothing more to learn.
     Done,
 }
@@ -152,14 +157,14 @@ pub struct Flow {
     pub http_host: Option<String>,
     /// Name the client resolved for the server address before the flow started.
     pub dns_name: Option<Arc<str>>,
-    /// Sequence range of the ClientHello (to notice retransmissions).
-    pub hello_seq: Option<(u32, u32)>,
     pub inspect: Option<Box<Inspect>>,
     /// Bytes per time bucket: the current one and the closed ones.
     pub bucket: Bucket,
     pub past_buckets: Vec<Bucket>,
     /// Evicted because the flow table was full.
     pub evicted: bool,
+    /// UDP datagrams checked for DNS on a non-DNS port.
+    pub udp_probes: u8,
 }
 
 impl Flow {

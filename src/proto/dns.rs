@@ -1091,3 +1091,43 @@ mod tests {
         }
     }
 }
+
+/// Strict content check for DNS on a non-DNS port (like tshark's heuristic
+/// dissector): one question, standard query opcode, few records, every
+/// counted question and answer parsed without error, class IN in the header
+/// counts' range. Random or encrypted payloads (QUIC) essentially never pass.
+pub fn looks_like_dns(buf: &[u8]) -> bool {
+    if buf.len() < 17 || buf.len() > 4096 {
+        return false;
+    }
+    let word = |i: usize| u16::from_be_bytes([buf[i], buf[i + 1]]);
+    let flags = word(2);
+    let (qd, an, ns, ar) = (word(4), word(6), word(8), word(10));
+    if qd != 1 || an > 32 || ns > 16 || ar > 16 || (flags >> 11) & 0x0f != 0 || flags & 0x0040 != 0 {
+        return false;
+    }
+    let Some(m) = parse_message(buf) else {
+        return false;
+    };
+    m.error.is_none()
+        && m.questions.len() == 1
+        && m.answers.len() == an as usize
+        && m.questions[0].name.len() > 1
+        && m.questions[0].name.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod heuristic_tests {
+    use super::*;
+
+    #[test]
+    fn heuristic() {
+        let mut q = vec![0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+        q.extend_from_slice(b"\x07example\x03com\x00\x00\x01\x00\x01");
+        assert!(looks_like_dns(&q));
+        let mut r = q.clone();
+        r[5] = 2;
+        assert!(!looks_like_dns(&r));
+        assert!(!looks_like_dns(&[0xc3; 100]));
+    }
+}
