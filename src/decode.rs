@@ -36,6 +36,8 @@ pub mod linktype {
     pub const IPV4: u32 = 228;
     pub const IPV6: u32 = 229;
     pub const LINUX_SLL2: u32 = 276;
+    pub const IEEE802_11: u32 = 105;
+    pub const IEEE802_11_RADIOTAP: u32 = 127;
 }
 
 pub const PROTO_TCP: u8 = 6;
@@ -158,6 +160,17 @@ pub fn decode(linktype: u32, frame: &[u8]) -> Outcome<'_> {
             }
         }
         linktype::PPP | linktype::PPP_HDLC => d.ppp(frame),
+        linktype::IEEE802_11 => d.wlan(frame, false),
+        linktype::IEEE802_11_RADIOTAP => {
+            if frame.len() < 4 {
+                return Outcome::Undecodable("truncated_link");
+            }
+            let hl = u16::from_le_bytes([frame[2], frame[3]]) as usize;
+            match frame.get(hl..) {
+                Some(f) if hl >= 8 => d.wlan(f, false),
+                _ => Outcome::Undecodable("truncated_link"),
+            }
+        }
         linktype::PPP_ETHER => d.pppoe(frame),
         linktype::C_HDLC => {
             if frame.len() < 4 {
@@ -216,6 +229,41 @@ impl Decoder {
             }
             _ => Outcome::NonIp,
         }
+    }
+
+    /// IEEE 802.11 data frame with LLC/SNAP. `swapped`: the two frame-control
+    /// bytes come in the other order (Cisco CAPWAP access points do this).
+    fn wlan<'a>(&mut self, f: &'a [u8], swapped: bool) -> Outcome<'a> {
+        if f.len() < 24 {
+            return Outcome::Undecodable("truncated_link");
+        }
+        let (fc0, fc1) = if swapped { (f[1], f[0]) } else { (f[0], f[1]) };
+        if (fc0 >> 2) & 0x03 != 2 || fc0 & 0x40 != 0 {
+            // Not a data frame, or a null-data frame: no payload.
+            return Outcome::NonIp;
+        }
+        if fc1 & 0x40 != 0 {
+            // Protected (encrypted) frame.
+            return Outcome::NonIp;
+        }
+        let mut hl = 24;
+        if fc1 & 0x03 == 0x03 {
+            hl += 6; // four addresses (WDS)
+        }
+        if fc0 & 0x80 != 0 {
+            hl += 2; // QoS control
+            if fc1 & 0x80 != 0 {
+                hl += 4; // HT control
+            }
+        }
+        let Some(llc) = f.get(hl..) else {
+            return Outcome::Undecodable("truncated_link");
+        };
+        if llc.len() < 8 || llc[0] != 0xaa || llc[1] != 0xaa || llc[2] != 0x03 {
+            return Outcome::NonIp;
+        }
+        let et = u16::from_be_bytes([llc[6], llc[7]]);
+        self.ethertype(et, &llc[8..])
     }
 
     fn sll_payload<'a>(&mut self, proto: u16, rest: &'a [u8]) -> Outcome<'a> {
@@ -646,6 +694,31 @@ impl Decoder {
                 Some(6) => self.ip(inner, 6),
                 _ => return None,
             }
+        } else if port(5247) {
+            // CAPWAP data channel (RFC 5415): 802.3 or native 802.11 frames.
+            if p.len() < 8 || p[0] != 0 {
+                return None;
+            }
+            let hl = ((p[1] >> 3) as usize) * 4;
+            let wbid = (p[2] >> 1) & 0x1f;
+            let native = p[2] & 0x01 != 0;
+            let inner = p.get(hl..)?;
+            if hl < 8 {
+                return None;
+            }
+            if !self.enter() {
+                return Some(Outcome::Undecodable("tunnel_depth"));
+            }
+            if !native {
+                self.ethernet(inner)
+            } else if wbid == 1 {
+                // Frame control may be byte-swapped; use the order that reads as data.
+                let swapped =
+                    inner.len() >= 2 && (inner[0] >> 2) & 0x03 != 2 && (inner[1] >> 2) & 0x03 == 2;
+                self.wlan(inner, swapped)
+            } else {
+                return None;
+            }
         } else if port(3544) {
             // Teredo: optional authentication and origin indication headers.
             let mut inner = p;
@@ -683,9 +756,28 @@ impl Decoder {
 mod tests {
     use super::*;
 
-    pub(crate) fn ipv4_udp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn ipv4_udp(
+        src: [u8; 4],
+        dst: [u8; 4],
+        sp: u16,
+        dp: u16,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let total = 20 + 8 + payload.len();
-        let mut v = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0, 0, 64, 17, 0, 0];
+        let mut v = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0,
+            0,
+            64,
+            17,
+            0,
+            0,
+        ];
         v.extend_from_slice(&src);
         v.extend_from_slice(&dst);
         let ul = 8 + payload.len();
@@ -697,9 +789,29 @@ mod tests {
         v
     }
 
-    fn ipv4_tcp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, flags: u8, payload: &[u8]) -> Vec<u8> {
+    fn ipv4_tcp(
+        src: [u8; 4],
+        dst: [u8; 4],
+        sp: u16,
+        dp: u16,
+        flags: u8,
+        payload: &[u8],
+    ) -> Vec<u8> {
         let total = 20 + 20 + payload.len();
-        let mut v = vec![0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 6, 0, 0];
+        let mut v = vec![
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            1,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ];
         v.extend_from_slice(&src);
         v.extend_from_slice(&dst);
         v.extend_from_slice(&sp.to_be_bytes());
@@ -727,7 +839,10 @@ mod tests {
 
     #[test]
     fn ethernet_ipv4_tcp() {
-        let f = eth(0x0800, &ipv4_tcp([10, 0, 0, 5], [1, 2, 3, 4], 5555, 443, 0x18, b"hello"));
+        let f = eth(
+            0x0800,
+            &ipv4_tcp([10, 0, 0, 5], [1, 2, 3, 4], 5555, 443, 0x18, b"hello"),
+        );
         let p = ip_of(decode(linktype::ETHERNET, &f));
         assert_eq!(p.src, "10.0.0.5".parse::<IpAddr>().unwrap());
         assert_eq!((p.sport, p.dport, p.proto, p.ip_len), (5555, 443, 6, 45));
@@ -765,24 +880,35 @@ mod tests {
 
     #[test]
     fn vxlan_geneve_gre_erspan() {
-        let inner = eth(0x0800, &ipv4_tcp([10, 1, 1, 1], [2, 2, 2, 2], 40000, 443, 2, b""));
+        let inner = eth(
+            0x0800,
+            &ipv4_tcp([10, 1, 1, 1], [2, 2, 2, 2], 40000, 443, 2, b""),
+        );
         let mut vx = vec![0x08, 0, 0, 0, 0, 0, 1, 0];
         vx.extend_from_slice(&inner);
-        let outer = eth(0x0800, &ipv4_udp([172, 16, 0, 1], [172, 16, 0, 2], 1234, 4789, &vx));
+        let outer = eth(
+            0x0800,
+            &ipv4_udp([172, 16, 0, 1], [172, 16, 0, 2], 1234, 4789, &vx),
+        );
         let p = ip_of(decode(1, &outer));
         assert_eq!((p.dport, p.tunnels), (443, 1));
         assert_eq!(p.src, "10.1.1.1".parse::<IpAddr>().unwrap());
 
         let mut gv = vec![0x00, 0x00, 0x65, 0x58, 0, 0, 1, 0];
         gv.extend_from_slice(&inner);
-        let outer = eth(0x0800, &ipv4_udp([172, 16, 0, 1], [172, 16, 0, 2], 1234, 6081, &gv));
+        let outer = eth(
+            0x0800,
+            &ipv4_udp([172, 16, 0, 1], [172, 16, 0, 2], 1234, 6081, &gv),
+        );
         assert_eq!(ip_of(decode(1, &outer)).dport, 443);
 
         // GRE + ERSPAN II
         let mut gre = vec![0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 1];
         gre.extend_from_slice(&[0x10, 0x01, 0, 0, 0, 0, 0, 0]);
         gre.extend_from_slice(&inner);
-        let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0, 0, 64, 47, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2];
+        let mut ip = vec![
+            0x45, 0, 0, 0, 0, 1, 0, 0, 64, 47, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
+        ];
         let total = (20 + gre.len()) as u16;
         ip[2..4].copy_from_slice(&total.to_be_bytes());
         ip.extend_from_slice(&gre);
@@ -793,7 +919,10 @@ mod tests {
 
     #[test]
     fn not_vxlan_stays_udp() {
-        let outer = eth(0x0800, &ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 1234, 4789, b"junkjunkjunk"));
+        let outer = eth(
+            0x0800,
+            &ipv4_udp([10, 0, 0, 1], [10, 0, 0, 2], 1234, 4789, b"junkjunkjunk"),
+        );
         let p = ip_of(decode(1, &outer));
         assert_eq!((p.dport, p.tunnels), (4789, 0));
     }
@@ -810,12 +939,21 @@ mod tests {
 
     #[test]
     fn truncations_never_panic() {
-        let f = eth(0x0800, &ipv4_tcp([10, 0, 0, 5], [1, 2, 3, 4], 5555, 443, 0x18, b"hello"));
+        let f = eth(
+            0x0800,
+            &ipv4_tcp([10, 0, 0, 5], [1, 2, 3, 4], 5555, 443, 0x18, b"hello"),
+        );
         for n in 0..f.len() {
             let _ = decode(1, &f[..n]);
         }
-        assert!(matches!(decode(1, &f[..20]), Outcome::Undecodable("truncated_ip")));
-        assert!(matches!(decode(1, &f[..40]), Outcome::Undecodable("truncated_transport")));
+        assert!(matches!(
+            decode(1, &f[..20]),
+            Outcome::Undecodable("truncated_ip")
+        ));
+        assert!(matches!(
+            decode(1, &f[..40]),
+            Outcome::Undecodable("truncated_transport")
+        ));
     }
 
     #[test]

@@ -425,7 +425,9 @@ impl<'c> Engine<'c> {
                     if used == pkt.payload.len() {
                         stats.anomaly("dns_tcp_gap_skipped");
                         for m in msgs {
-                            handle_dns_message(m, pkt, ctx, client, up, cfg, stats, facts, dns_cache);
+                            handle_dns_message(
+                                m, pkt, ctx, client, up, cfg, stats, facts, dns_cache,
+                            );
                         }
                         *stream = Stream::new();
                         stream.start_at(pkt.tcp_seq.wrapping_add(used as u32));
@@ -440,7 +442,17 @@ impl<'c> Engine<'c> {
                         if used == pkt.payload.len() {
                             let mut no_cache = FxHashMap::default();
                             for m in msgs {
-                                handle_dns_message(m, pkt, ctx, client, up, cfg, stats, facts, &mut no_cache);
+                                handle_dns_message(
+                                    m,
+                                    pkt,
+                                    ctx,
+                                    client,
+                                    up,
+                                    cfg,
+                                    stats,
+                                    facts,
+                                    &mut no_cache,
+                                );
                             }
                         }
                     }
@@ -495,7 +507,9 @@ impl<'c> Engine<'c> {
             push_res = Push::Added;
             pkt.payload
         } else {
-            push_res = insp.up.push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+            push_res = insp
+                .up
+                .push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
             insp.up.data()
         };
         match push_res {
@@ -522,7 +536,8 @@ impl<'c> Engine<'c> {
                     }
                     None => {
                         if in_place {
-                            insp.up.push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+                            insp.up
+                                .push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
                         }
                         return;
                     }
@@ -533,7 +548,8 @@ impl<'c> Engine<'c> {
             AppState::TlsHello => match tls::parse_client_hello(data) {
                 tls::HelloResult::NeedMore => {
                     if in_place {
-                        insp.up.push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+                        insp.up
+                            .push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
                     }
                 }
                 tls::HelloResult::Done(h, used) => {
@@ -546,11 +562,20 @@ impl<'c> Engine<'c> {
                     stats.tls_client_hellos += 1;
                     // Retransmissions of these bytes are not new hellos (as tshark).
                     let end = start.wrapping_add(used as u32);
-                    let rest_in_place = if in_place { pkt.payload.get(used..).map(<[u8]>::to_vec) } else { None };
+                    let rest_in_place = if in_place {
+                        pkt.payload.get(used..).map(<[u8]>::to_vec)
+                    } else {
+                        None
+                    };
                     let mut next = Stream::new();
                     next.start_at(end);
                     if !in_place {
-                        let buffered = insp.up.data().get(used..).map(<[u8]>::to_vec).unwrap_or_default();
+                        let buffered = insp
+                            .up
+                            .data()
+                            .get(used..)
+                            .map(<[u8]>::to_vec)
+                            .unwrap_or_default();
                         next.push(end, &buffered, cfg.max_stream_buffer);
                     } else if let Some(r) = rest_in_place {
                         next.push(end, &r, cfg.max_stream_buffer);
@@ -575,7 +600,8 @@ impl<'c> Engine<'c> {
             }
             AppState::TlsAfterHello => {
                 if in_place {
-                    insp.up.push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+                    insp.up
+                        .push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
                 }
                 Self::tls_after_hello(flow, pkt, ctx, stats, facts);
             }
@@ -704,7 +730,10 @@ impl<'c> Engine<'c> {
                     stats.http_requests += 1;
                     if let Some(h) = &head.host {
                         if let Some(fs) = facts.as_mut() {
-                            fs.write(&Fact::new(ctx.frame, ctx.ts, pkt, "http_host", h).method(&head.method));
+                            fs.write(
+                                &Fact::new(ctx.frame, ctx.ts, pkt, "http_host", h)
+                                    .method(&head.method),
+                            );
                         }
                         if flow.http_host.is_none() {
                             flow.http_host = Some(h.clone());
@@ -844,7 +873,9 @@ impl<'c> Engine<'c> {
             f.past_buckets.push(f.bucket);
         }
         let (server_name, via) = resolve_name(&f);
-        let m = server_name.as_deref().and_then(|n| self.catalog.match_name(n));
+        let m = server_name
+            .as_deref()
+            .and_then(|n| self.catalog.match_name(n));
         let (service, pattern, via) = match m {
             Some(m) => (Some(m.service), Some(m.pattern), via),
             None => match self.catalog.match_ip(&f.server) {
@@ -909,7 +940,9 @@ fn strip_port(h: &str) -> &str {
         return rest.split(']').next().unwrap_or(rest);
     }
     match h.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
         _ => h,
     }
 }
@@ -963,7 +996,12 @@ fn port_says_src_is_client(sport: u16, dport: u16) -> bool {
     !(sport < 1024 && dport >= 1024)
 }
 
-fn emit_sni_facts(facts: &mut Option<FactSink>, pkt: &Packet<'_>, ctx: FrameCtx, h: &tls::ClientHello) {
+fn emit_sni_facts(
+    facts: &mut Option<FactSink>,
+    pkt: &Packet<'_>,
+    ctx: FrameCtx,
+    h: &tls::ClientHello,
+) {
     if let Some(fs) = facts.as_mut() {
         for s in &h.sni {
             fs.write(&Fact::new(ctx.frame, ctx.ts, pkt, "tls_sni", s));
@@ -1019,9 +1057,10 @@ fn handle_dns_message(
                 dns::RData::Cname(n) => ("CNAME", n.clone()),
                 _ => continue,
             };
-            fs.write(&Fact::new(ctx.frame, ctx.ts, pkt, "dns_answer", &a.name).dns_answer(
-                rtype, &data, first_q, m.id, flavor,
-            ));
+            fs.write(
+                &Fact::new(ctx.frame, ctx.ts, pkt, "dns_answer", &a.name)
+                    .dns_answer(rtype, &data, first_q, m.id, flavor),
+            );
         }
     }
     // Learn names from responses: the client is the response's destination.
@@ -1038,7 +1077,10 @@ fn handle_dns_message(
     let client = pkt.dst;
     for a in &m.answers {
         let ttl_ns = (a.ttl as i64).min(7 * 86400) * 1_000_000_000;
-        let expires = ctx.ts.saturating_add(ttl_ns).saturating_add(cfg.dns_grace_ns);
+        let expires = ctx
+            .ts
+            .saturating_add(ttl_ns)
+            .saturating_add(cfg.dns_grace_ns);
         let mut learn = |ip: IpAddr| {
             dns_cache.insert(
                 (client, ip),

@@ -37,7 +37,13 @@ enum Extra<'a> {
 }
 
 impl<'a> Fact<'a> {
-    pub fn new(frame: u64, ts: i64, pkt: &'a Packet<'a>, kind: &'static str, name: &'a str) -> Self {
+    pub fn new(
+        frame: u64,
+        ts: i64,
+        pkt: &'a Packet<'a>,
+        kind: &'static str,
+        name: &'a str,
+    ) -> Self {
         Fact {
             frame,
             ts,
@@ -51,7 +57,13 @@ impl<'a> Fact<'a> {
         self.extra = Extra::Method(m);
         self
     }
-    pub fn dns_query(mut self, qtype: u16, is_response: bool, id: u16, flavor: &'static str) -> Self {
+    pub fn dns_query(
+        mut self,
+        qtype: u16,
+        is_response: bool,
+        id: u16,
+        flavor: &'static str,
+    ) -> Self {
         self.extra = Extra::Query {
             qtype,
             is_response,
@@ -82,7 +94,11 @@ impl<'a> Fact<'a> {
 /// Formats nanoseconds since the epoch as seconds with 6 decimals.
 pub fn ts_seconds(ns: i64) -> String {
     let us = ns.div_euclid(1000) + i64::from(ns.rem_euclid(1000) >= 500);
-    format!("{}.{:06}", us.div_euclid(1_000_000), us.rem_euclid(1_000_000))
+    format!(
+        "{}.{:06}",
+        us.div_euclid(1_000_000),
+        us.rem_euclid(1_000_000)
+    )
 }
 
 fn js(s: &str) -> String {

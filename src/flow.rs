@@ -75,7 +75,13 @@ pub enum Via {
 }
 
 impl Via {
-    pub const ALL: [Via; 5] = [Via::TlsSni, Via::QuicSni, Via::HttpHost, Via::Dns, Via::IpRange];
+    pub const ALL: [Via; 5] = [
+        Via::TlsSni,
+        Via::QuicSni,
+        Via::HttpHost,
+        Via::Dns,
+        Via::IpRange,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             Via::TlsSni => "tls-sni",

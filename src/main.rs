@@ -198,12 +198,17 @@ fn open_out(path: &str) -> Result<Box<dyn Write + Send>, Fail> {
 fn write_whole(path: &str, content: &[u8]) -> Result<(), String> {
     if path == "-" {
         let mut o = io::stdout().lock();
-        return o.write_all(content).and_then(|_| o.flush()).map_err(|e| format!("stdout: {e}"));
+        return o
+            .write_all(content)
+            .and_then(|_| o.flush())
+            .map_err(|e| format!("stdout: {e}"));
     }
     let p = Path::new(path);
     let tmp = p.with_file_name(format!(
         ".{}.tmp{}",
-        p.file_name().map(|n| n.to_string_lossy()).unwrap_or_default(),
+        p.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
         std::process::id()
     ));
     std::fs::write(&tmp, content)
@@ -217,22 +222,38 @@ fn write_whole(path: &str, content: &[u8]) -> Result<(), String> {
 fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
     let catalog = load_catalog(&a.common)?;
     let internal: Vec<Cidr> = if a.internal.is_empty() {
-        DEFAULT_INTERNAL.iter().map(|s| Cidr::parse(s).expect("default CIDR")).collect()
+        DEFAULT_INTERNAL
+            .iter()
+            .map(|s| Cidr::parse(s).expect("default CIDR"))
+            .collect()
     } else {
         a.internal
             .iter()
-            .map(|s| Cidr::parse(s).ok_or_else(|| Fail::Usage(format!("--internal: invalid CIDR {s:?}"))))
+            .map(|s| {
+                Cidr::parse(s).ok_or_else(|| Fail::Usage(format!("--internal: invalid CIDR {s:?}")))
+            })
             .collect::<Result<_, _>>()?
     };
     if a.files.iter().filter(|f| *f == "-").count() > 1 {
         return Err(Fail::Usage("stdin ('-') can be read only once".into()));
     }
     if a.max_flows == 0 || a.bucket_seconds == 0 {
-        return Err(Fail::Usage("--max-flows and --bucket-seconds must be positive".into()));
+        return Err(Fail::Usage(
+            "--max-flows and --bucket-seconds must be positive".into(),
+        ));
     }
-    let stdout_claimed = [&a.json, &a.events, &a.facts].iter().any(|o| o.as_deref() == Some("-"));
-    if [&a.json, &a.events, &a.facts].iter().filter(|o| o.as_deref() == Some("-")).count() > 1 {
-        return Err(Fail::Usage("only one of --json, --events, --facts can write to stdout".into()));
+    let stdout_claimed = [&a.json, &a.events, &a.facts]
+        .iter()
+        .any(|o| o.as_deref() == Some("-"));
+    if [&a.json, &a.events, &a.facts]
+        .iter()
+        .filter(|o| o.as_deref() == Some("-"))
+        .count()
+        > 1
+    {
+        return Err(Fail::Usage(
+            "only one of --json, --events, --facts can write to stdout".into(),
+        ));
     }
     let cfg = Config {
         tcp_timeout_ns: a.tcp_timeout as i64 * 1_000_000_000,
@@ -308,7 +329,12 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
 }
 
 /// Reads one input into the engine. Errors are "file: offset N: reason".
-fn read_one(path: &str, engine: &mut Engine<'_>, agg: &mut Aggregator, progress: bool) -> Result<(), String> {
+fn read_one(
+    path: &str,
+    engine: &mut Engine<'_>,
+    agg: &mut Aggregator,
+    progress: bool,
+) -> Result<(), String> {
     let (input, total): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
         (Box::new(io::stdin()), None)
     } else {
@@ -460,7 +486,11 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
                             s.domains.join(" ")
                         ));
                     }
-                    out.push_str(&format!("{} services, catalog {}\n", cat.services.len(), cat.version()));
+                    out.push_str(&format!(
+                        "{} services, catalog {}\n",
+                        cat.services.len(),
+                        cat.version()
+                    ));
                 }
             }
             print!("{out}");
@@ -487,7 +517,11 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
             );
             Ok(if cat.problems.is_empty() { 0 } else { 1 })
         }
-        SigCmd::Match { common, format, names } => {
+        SigCmd::Match {
+            common,
+            format,
+            names,
+        } => {
             let cat = load_catalog(&common)?;
             let mut any = false;
             for n in &names {

@@ -399,7 +399,11 @@ impl Aggregator {
                 }
             })
             .collect();
-        hosts.sort_by(|a, b| b.bytes_up.cmp(&a.bytes_up).then_with(|| a.host.cmp(&b.host)));
+        hosts.sort_by(|a, b| {
+            b.bytes_up
+                .cmp(&a.bytes_up)
+                .then_with(|| a.host.cmp(&b.host))
+        });
 
         let bucket_s = self.bucket_ns / 1_000_000_000;
         let mut series: Vec<Value> = Vec::new();
@@ -511,7 +515,11 @@ impl Aggregator {
                 rows.push((hs.c.up, ip.to_string(), s.id.clone(), line));
             }
         }
-        rows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)).then_with(|| a.2.cmp(&b.2)));
+        rows.sort_by(|a, b| {
+            b.0.cmp(&a.0)
+                .then_with(|| a.1.cmp(&b.1))
+                .then_with(|| a.2.cmp(&b.2))
+        });
         for r in rows {
             out.push_str(&r.3);
             out.push_str("\r\n");
@@ -630,7 +638,10 @@ pub fn terminal_table(summary: &Value) -> String {
             ));
         }
         let hosts = summary["hosts"].as_array().cloned().unwrap_or_default();
-        o.push_str(&format!("\n{:<40} {:>7} {:>11}  SERVICES\n", "HOST", "FLOWS", "SENT"));
+        o.push_str(&format!(
+            "\n{:<40} {:>7} {:>11}  SERVICES\n",
+            "HOST", "FLOWS", "SENT"
+        ));
         for h in hosts.iter().take(20) {
             let svcs: Vec<&str> = h["services"]
                 .as_array()
@@ -645,7 +656,10 @@ pub fn terminal_table(summary: &Value) -> String {
             ));
         }
         if hosts.len() > 20 {
-            o.push_str(&format!("… and {} more hosts (see --json / --csv)\n", hosts.len() - 20));
+            o.push_str(&format!(
+                "… and {} more hosts (see --json / --csv)\n",
+                hosts.len() - 20
+            ));
         }
     }
     let und: u64 = cap["undecodable"]
@@ -653,7 +667,9 @@ pub fn terminal_table(summary: &Value) -> String {
         .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
         .unwrap_or(0);
     if und > 0 {
-        o.push_str(&format!("\n{und} packets could not be decoded (see capture.undecodable)\n"));
+        o.push_str(&format!(
+            "\n{und} packets could not be decoded (see capture.undecodable)\n"
+        ));
     }
     o
 }
@@ -675,7 +691,10 @@ mod tests {
     #[test]
     fn dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(rfc3339(1_751_356_800_123_000_000), "2025-07-01T08:00:00.123Z");
+        assert_eq!(
+            rfc3339(1_751_356_800_123_000_000),
+            "2025-07-01T08:00:00.123Z"
+        );
         assert_eq!(rfc3339(951_782_400_000_000_000), "2000-02-29T00:00:00.000Z");
     }
 

@@ -176,7 +176,8 @@ impl Catalog {
                 files.push((p.display().to_string(), c));
             }
         } else {
-            let c = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let c =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             files.push((path.display().to_string(), c));
         }
         Catalog::from_sources(&files)
@@ -207,7 +208,8 @@ impl Catalog {
         let idx = self.services.len() as u16;
         let where_ = format!("{}: service {:?}", s.file, s.id);
         if !is_kebab(&s.id) {
-            self.problems.push(format!("{where_}: id must be kebab-case"));
+            self.problems
+                .push(format!("{where_}: id must be kebab-case"));
         }
         if self.services.iter().any(|o| o.id == s.id) {
             self.problems.push(format!("{where_}: duplicate id"));
@@ -217,13 +219,19 @@ impl Catalog {
                 .push(format!("{where_}: unknown category {:?}", s.category));
         }
         if s.name.trim().is_empty() || s.vendor.trim().is_empty() {
-            self.problems.push(format!("{where_}: name and vendor are required"));
+            self.problems
+                .push(format!("{where_}: name and vendor are required"));
         }
         if s.domains.is_empty() && s.cidrs.is_empty() {
-            self.problems.push(format!("{where_}: no domains and no cidrs"));
+            self.problems
+                .push(format!("{where_}: no domains and no cidrs"));
         }
-        if s.source.as_deref().map_or(true, |x| !x.starts_with("https://")) {
-            self.warnings.push(format!("{where_}: no https source link"));
+        if s.source
+            .as_deref()
+            .map_or(true, |x| !x.starts_with("https://"))
+        {
+            self.warnings
+                .push(format!("{where_}: no https source link"));
         }
         for d in &s.domains {
             let pat = d.trim().trim_end_matches('.').to_ascii_lowercase();
@@ -246,7 +254,10 @@ impl Catalog {
                 &mut self.exact
             };
             if let Some(prev) = table.get(body.as_str()) {
-                let other = &self.services.get(prev.service as usize).map_or(&s.id, |o| &o.id);
+                let other = &self
+                    .services
+                    .get(prev.service as usize)
+                    .map_or(&s.id, |o| &o.id);
                 self.problems.push(format!(
                     "{where_}: pattern {d:?} already listed by service {other:?}"
                 ));

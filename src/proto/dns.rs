@@ -1103,7 +1103,8 @@ pub fn looks_like_dns(buf: &[u8]) -> bool {
     let word = |i: usize| u16::from_be_bytes([buf[i], buf[i + 1]]);
     let flags = word(2);
     let (qd, an, ns, ar) = (word(4), word(6), word(8), word(10));
-    if qd != 1 || an > 32 || ns > 16 || ar > 16 || (flags >> 11) & 0x0f != 0 || flags & 0x0040 != 0 {
+    if qd != 1 || an > 32 || ns > 16 || ar > 16 || (flags >> 11) & 0x0f != 0 || flags & 0x0040 != 0
+    {
         return false;
     }
     let Some(m) = parse_message(buf) else {

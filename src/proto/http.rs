@@ -136,7 +136,8 @@ mod tests {
 
     #[test]
     fn basic() {
-        let r = b"GET /index.html HTTP/1.1\r\nUser-Agent: x\r\nhost:  example.com:8080 \r\n\r\nBODY";
+        let r =
+            b"GET /index.html HTTP/1.1\r\nUser-Agent: x\r\nhost:  example.com:8080 \r\n\r\nBODY";
         match parse_request_head(r) {
             HeadResult::Done(h) => {
                 assert_eq!(h.method, "GET");

@@ -109,7 +109,11 @@ impl Stream {
             if off as usize > cap || self.pending.len() >= MAX_PENDING {
                 return Push::Overflow;
             }
-            if self.pending.iter().any(|(s, d)| *s == seq && d.len() >= data.len()) {
+            if self
+                .pending
+                .iter()
+                .any(|(s, d)| *s == seq && d.len() >= data.len())
+            {
                 return Push::Duplicate;
             }
             self.pending.push((seq, data.to_vec()));

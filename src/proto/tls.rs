@@ -263,7 +263,12 @@ pub fn build_client_hello(sni: Option<&str>, alpn: &[&str], ech: bool, pad_to: u
     }
     body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
     body.extend_from_slice(&ext);
-    let mut hs = vec![1, (body.len() >> 16) as u8, (body.len() >> 8) as u8, body.len() as u8];
+    let mut hs = vec![
+        1,
+        (body.len() >> 16) as u8,
+        (body.len() >> 8) as u8,
+        body.len() as u8,
+    ];
     hs.extend_from_slice(&body);
     let mut rec = vec![0x16, 3, 1];
     rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
@@ -296,7 +301,11 @@ mod tests {
         let r = build_client_hello(Some("claude.ai"), &["h2"], true, 1800);
         assert!(r.len() > 1700);
         for n in 0..r.len() {
-            assert_eq!(parse_client_hello(&r[..n]), HelloResult::NeedMore, "prefix {n}");
+            assert_eq!(
+                parse_client_hello(&r[..n]),
+                HelloResult::NeedMore,
+                "prefix {n}"
+            );
         }
         match parse_client_hello(&r) {
             HelloResult::Done(h, _) => {
@@ -328,7 +337,10 @@ mod tests {
 
     #[test]
     fn not_tls_and_errors() {
-        assert_eq!(parse_client_hello(b"GET / HTTP/1.1\r\n"), HelloResult::NotTls);
+        assert_eq!(
+            parse_client_hello(b"GET / HTTP/1.1\r\n"),
+            HelloResult::NotTls
+        );
         assert_eq!(parse_client_hello(&[0x17, 3, 3, 0, 5]), HelloResult::NotTls);
         assert_eq!(
             parse_client_hello(&[0x16, 3, 3, 0, 4, 2, 0, 0, 0]),

@@ -1,0 +1,310 @@
+//! Command-line behaviour: exit codes, bad input, several inputs, stdin,
+//! outputs, the signatures subcommands.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::*;
+
+const AI: &str = "corpus/pcap/ai__chatgpt-browser_frames-0001-0500.pcapng";
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).to_string()
+}
+
+#[test]
+fn capture_cut_in_the_middle_still_reports() {
+    let dir = scratch("cut");
+    let full = std::fs::read(data(AI)).unwrap();
+    let cut = dir.join("cut.pcapng");
+    std::fs::write(&cut, &full[..full.len() * 6 / 10]).unwrap();
+    let json = dir.join("s.json");
+    let o = run(&[
+        "read",
+        "-q",
+        cut.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "one error line: {err}");
+    assert!(
+        err.contains("cut.pcapng: offset ") && err.contains("truncated"),
+        "{err}"
+    );
+    let s = read_json(&json);
+    let packets = s["capture"]["packets"].as_u64().unwrap();
+    assert!(packets > 200 && packets < 500, "{packets}");
+    assert_eq!(s["capture"]["read_errors"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn truncated_corpus_file_names_offset() {
+    let o = run(&[
+        "read",
+        "-q",
+        data("corpus/pcap/ndpi__fuzz-2021-10-13.pcap")
+            .to_str()
+            .unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("ndpi__fuzz-2021-10-13.pcap: offset 24: truncated record"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unreadable_inputs_are_one_line_errors() {
+    let dir = scratch("bad");
+    let empty = dir.join("empty.pcap");
+    std::fs::write(&empty, b"").unwrap();
+    let junk = dir.join("junk.pcap");
+    std::fs::write(&junk, b"this is not a capture file at all").unwrap();
+    for (path, needle) in [
+        (empty.to_str().unwrap().to_string(), "empty"),
+        (
+            junk.to_str().unwrap().to_string(),
+            "not a pcap or pcapng file",
+        ),
+        (
+            dir.join("missing.pcap").to_str().unwrap().to_string(),
+            "no such file",
+        ),
+        (dir.to_str().unwrap().to_string(), "directory"),
+    ] {
+        let o = run(&["read", "-q", &path]);
+        assert_eq!(o.status.code(), Some(1), "{path}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle) && err.contains(&path), "{path}: {err}");
+    }
+}
+
+#[test]
+fn a_bad_file_does_not_lose_the_others() {
+    let dir = scratch("mixed");
+    let junk = dir.join("junk.pcap");
+    std::fs::write(&junk, b"\xd4\xc3\xb2").unwrap();
+    let json = dir.join("s.json");
+    let o = run(&[
+        "read",
+        "-q",
+        data(AI).to_str().unwrap(),
+        junk.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let s = read_json(&json);
+    assert_eq!(s["capture"]["packets"], 500);
+    assert_eq!(s["inputs"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(run(&["read"]).status.code(), Some(2));
+    assert_eq!(
+        run(&["read", "x.pcap", "--internal", "10.0.0.0/99"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["read", "x.pcap", "--json", "-", "--facts", "-"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(run(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn several_files_and_stdin() {
+    let dir = scratch("multi");
+    let a = data(AI);
+    let b = data("corpus/pcap/ndpi__iphone.pcap");
+    let j1 = dir.join("1.json");
+    let o = run(&[
+        "read",
+        "-q",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--json",
+        j1.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(read_json(&j1)["capture"]["packets"], 1000);
+
+    // stdin
+    let mut child = Command::new(bin())
+        .args(["read", "-q", "-", "--json", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let bytes = std::fs::read(&a).unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let w = std::thread::spawn(move || stdin.write_all(&bytes));
+    let out = child.wait_with_output().unwrap();
+    w.join().unwrap().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let s: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is only the JSON summary");
+    assert_eq!(s["capture"]["packets"], 500);
+    assert_eq!(s["services"][0]["id"], "chatgpt");
+}
+
+#[test]
+fn facts_and_events_to_stdout_are_machine_clean() {
+    let o = run(&["read", data(AI).to_str().unwrap(), "--facts", "-"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8(o.stdout).unwrap();
+    let n = text.lines().count();
+    assert!(n >= 60, "{n}");
+    for l in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        assert!(v["kind"].is_string() && v["frame"].is_u64());
+    }
+    let o = run(&["read", data(AI).to_str().unwrap(), "--events", "-"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let evs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(evs.len(), 3, "three ChatGPT flows in the first 500 frames");
+    for e in &evs {
+        assert_eq!(e["service"], "chatgpt");
+        assert_eq!(e["vendor"], "OpenAI");
+        assert_eq!(e["client"], "192.168.4.73");
+        assert!(e["bytes_up"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn terminal_table_and_csv() {
+    let dir = scratch("csv");
+    let csv = dir.join("r.csv");
+    let o = run(&[
+        "read",
+        data(AI).to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let table = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        table.contains("ChatGPT") && table.contains("192.168.4.73"),
+        "{table}"
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let lines: Vec<&str> = text.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 2);
+    assert!(lines[0].starts_with("host,service,"));
+    assert!(
+        lines[1].starts_with("192.168.4.73,chatgpt,ChatGPT,OpenAI,chat,false,3,"),
+        "{}",
+        lines[1]
+    );
+}
+
+#[test]
+fn internal_ranges_decide_attribution() {
+    let dir = scratch("internal");
+    let json = dir.join("s.json");
+    let o = run(&[
+        "read",
+        "-q",
+        data(AI).to_str().unwrap(),
+        "--internal",
+        "10.0.0.0/8",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let s = read_json(&json);
+    assert_eq!(s["hosts"].as_array().unwrap().len(), 0);
+    assert_eq!(s["services"].as_array().unwrap().len(), 0);
+    assert_eq!(s["capture"]["flows_external"], s["capture"]["flows"]);
+}
+
+#[test]
+fn signatures_match_and_check() {
+    let o = run(&[
+        "signatures",
+        "match",
+        "--format",
+        "json",
+        "Foo.ChatGPT.com",
+        "notchatgpt.com",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines[0]["service"], "chatgpt");
+    assert_eq!(lines[0]["vendor"], "OpenAI");
+    assert_eq!(lines[0]["pattern"], "*.chatgpt.com");
+    assert_eq!(lines[0]["name"], "Foo.ChatGPT.com");
+    assert!(lines[1]["service"].is_null());
+    assert_eq!(
+        run(&["signatures", "match", "example.org"]).status.code(),
+        Some(1)
+    );
+    let o = run(&["signatures", "check"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = run(&["signatures", "list", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v.as_array().unwrap().len() >= 40);
+}
+
+#[test]
+fn custom_catalog_replaces_builtin() {
+    let dir = scratch("catalog");
+    let cat = dir.join("mine.toml");
+    std::fs::write(
+        &cat,
+        "[[service]]\nid = \"internal-llm\"\nname = \"Internal LLM\"\nvendor = \"Us\"\ncategory = \"chat\"\ndomains = [\"*.oaistatic.com\"]\nsource = \"https://example.org\"\n",
+    )
+    .unwrap();
+    let json = dir.join("s.json");
+    let o = run(&[
+        "read",
+        "-q",
+        data(AI).to_str().unwrap(),
+        "--signatures",
+        cat.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let s = read_json(&json);
+    let ids: Vec<&str> = s["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec!["internal-llm"]);
+    std::fs::write(&cat, "[[service]]\nid = 3\n").unwrap();
+    let o = run(&[
+        "read",
+        "-q",
+        data(AI).to_str().unwrap(),
+        "--signatures",
+        cat.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+}

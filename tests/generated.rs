@@ -1,0 +1,255 @@
+//! Generated traffic (tests/tools/gen_bench_pcap.py) with a ground-truth
+//! sidecar: per AI domain and per internal host, flows, bytes_up and
+//! bytes_down (IP-layer) must equal the truth exactly.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::*;
+
+#[derive(Debug, Default, PartialEq, Eq, Clone, Copy)]
+struct C {
+    flows: u64,
+    up: u64,
+    down: u64,
+}
+
+fn truth_tables(t: &serde_json::Value) -> (BTreeMap<String, C>, BTreeMap<String, C>) {
+    let mut dom = BTreeMap::new();
+    let mut host: BTreeMap<String, C> = BTreeMap::new();
+    for (_, s) in t["ai_services"].as_object().unwrap() {
+        for (d, v) in s["domains"].as_object().unwrap() {
+            dom.insert(
+                d.clone(),
+                C {
+                    flows: v["flows"].as_u64().unwrap(),
+                    up: v["ip_bytes_up"].as_u64().unwrap(),
+                    down: v["ip_bytes_down"].as_u64().unwrap(),
+                },
+            );
+        }
+        for (h, v) in s["hosts"].as_object().unwrap() {
+            let e = host.entry(h.clone()).or_default();
+            e.flows += v["flows"].as_u64().unwrap();
+            e.up += v["ip_bytes_up"].as_u64().unwrap();
+            e.down += v["ip_bytes_down"].as_u64().unwrap();
+        }
+    }
+    (dom, host)
+}
+
+fn check(pcap: &Path, out: &Path) -> serde_json::Value {
+    let truth = read_json(Path::new(&format!("{}.truth.json", pcap.display())));
+    let ev = out.join("events.ndjson");
+    let json = out.join("summary.json");
+    let o = run(&[
+        "read",
+        "-q",
+        pcap.to_str().unwrap(),
+        "--events",
+        ev.to_str().unwrap(),
+        "--events-all",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let ai: BTreeMap<String, String> = truth["ai_domains"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    let mut dom: BTreeMap<String, C> = BTreeMap::new();
+    let mut host: BTreeMap<String, C> = BTreeMap::new();
+    let events = read_ndjson(&ev);
+    for e in &events {
+        let n = e["server_name"].as_str().unwrap_or("").to_ascii_lowercase();
+        if !ai.contains_key(&n) {
+            // Decoys and ordinary names must never be classified as AI.
+            let decoy = truth["decoy_domains"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d == &n);
+            if decoy {
+                assert!(
+                    e["service"].is_null(),
+                    "decoy {n} classified as {}",
+                    e["service"]
+                );
+            }
+            continue;
+        }
+        assert!(!e["service"].is_null(), "AI name {n} not classified");
+        for (t, k) in [
+            (&mut dom, n.clone()),
+            (&mut host, e["client"].as_str().unwrap().to_string()),
+        ] {
+            let c = t.entry(k).or_default();
+            c.flows += 1;
+            c.up += e["bytes_up"].as_u64().unwrap();
+            c.down += e["bytes_down"].as_u64().unwrap();
+        }
+    }
+    let (tdom, thost) = truth_tables(&truth);
+    assert_eq!(dom, tdom, "per-domain flows/bytes differ from the truth");
+    assert_eq!(host, thost, "per-host flows/bytes differ from the truth");
+    // The summary's per-host AI totals are the same numbers.
+    let s = read_json(&json);
+    let mut shost: BTreeMap<String, C> = BTreeMap::new();
+    for h in s["hosts"].as_array().unwrap() {
+        shost.insert(
+            h["host"].as_str().unwrap().to_string(),
+            C {
+                flows: h["flows"].as_u64().unwrap(),
+                up: h["bytes_up"].as_u64().unwrap(),
+                down: h["bytes_down"].as_u64().unwrap(),
+            },
+        );
+    }
+    assert_eq!(shost, thost, "summary hosts differ from the truth");
+    assert_eq!(s["capture"]["packets"], truth["totals"]["packets"]);
+    assert_eq!(
+        s["capture"]["undecodable"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum::<u64>(),
+        0
+    );
+    s
+}
+
+#[test]
+fn default_mix_matches_truth() {
+    let dir = scratch("gen-default");
+    let Some(p) = generate(
+        &dir,
+        "default.pcap",
+        &[
+            "--flows",
+            "600",
+            "--duration",
+            "5",
+            "--seed",
+            "3",
+            "--quic-frac",
+            "0",
+        ],
+    ) else {
+        return;
+    };
+    let s = check(&p, &dir);
+    let truth = read_json(Path::new(&format!("{}.truth.json", p.display())));
+    let tls: u64 = truth["totals"]["tls_client_hellos"].as_u64().unwrap();
+    assert!(tls > 500);
+    assert!(!s["services"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn modern_mix_matches_truth() {
+    let dir = scratch("gen-modern");
+    let Some(p) = generate(
+        &dir,
+        "modern.pcap",
+        &[
+            "--flows",
+            "1600",
+            "--duration",
+            "5",
+            "--seed",
+            "11",
+            "--modern",
+            "--quic-frac",
+            "0",
+        ],
+    ) else {
+        return;
+    };
+    let s = check(&p, &dir);
+    let truth = read_json(Path::new(&format!("{}.truth.json", p.display())));
+    // ECH flows are counted, and named through DNS.
+    let ech = truth["totals"]["ech_flows"].as_u64().unwrap();
+    assert!(ech > 0);
+    assert_eq!(s["visibility"]["ech"].as_u64().unwrap(), ech);
+    let doh = truth["totals"]["doh_flows"].as_u64().unwrap()
+        + truth["totals"]["dot_flows"].as_u64().unwrap();
+    assert_eq!(s["visibility"]["doh_dot"].as_u64().unwrap(), doh);
+    let via_dns: u64 = s["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["via"]["dns"].as_u64().unwrap())
+        .sum();
+    assert!(via_dns > 0, "no flow named through DNS");
+}
+
+#[test]
+fn gzip_input_gives_the_same_summary() {
+    let dir = scratch("gen-gzip");
+    let Some(p) = generate(
+        &dir,
+        "g.pcap",
+        &[
+            "--flows",
+            "200",
+            "--duration",
+            "5",
+            "--seed",
+            "5",
+            "--quic-frac",
+            "0",
+        ],
+    ) else {
+        return;
+    };
+    let raw = std::fs::read(&p).unwrap();
+    let gz = dir.join("g.pcap.gz");
+    {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::fast(),
+        );
+        e.write_all(&raw).unwrap();
+        e.finish().unwrap();
+    }
+    let a = dir.join("a.json");
+    let b = dir.join("b.json");
+    assert_eq!(
+        run(&[
+            "read",
+            "-q",
+            p.to_str().unwrap(),
+            "--json",
+            a.to_str().unwrap()
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(
+        run(&[
+            "read",
+            "-q",
+            gz.to_str().unwrap(),
+            "--json",
+            b.to_str().unwrap()
+        ])
+        .status
+        .code(),
+        Some(0)
+    );
+    let (mut x, mut y) = (read_json(&a), read_json(&b));
+    x["inputs"] = serde_json::Value::Null;
+    y["inputs"] = serde_json::Value::Null;
+    assert_eq!(x, y);
+}
