@@ -756,38 +756,7 @@ impl Decoder {
 mod tests {
     use super::*;
 
-    pub(crate) fn ipv4_udp(
-        src: [u8; 4],
-        dst: [u8; 4],
-        sp: u16,
-        dp: u16,
-        payload: &[u8],
-    ) -> Vec<u8> {
-        let total = 20 + 8 + payload.len();
-        let mut v = vec![
-            0x45,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            1,
-            0,
-            0,
-            64,
-            17,
-            0,
-            0,
-        ];
-        v.extend_from_slice(&src);
-        v.extend_from_slice(&dst);
-        let ul = 8 + payload.len();
-        v.extend_from_slice(&sp.to_be_bytes());
-        v.extend_from_slice(&dp.to_be_bytes());
-        v.extend_from_slice(&(ul as u16).to_be_bytes());
-        v.extend_from_slice(&[0, 0]);
-        v.extend_from_slice(payload);
-        v
-    }
+    use crate::testutil::{eth, ipv4, ipv4_udp};
 
     fn ipv4_tcp(
         src: [u8; 4],
@@ -797,37 +766,7 @@ mod tests {
         flags: u8,
         payload: &[u8],
     ) -> Vec<u8> {
-        let total = 20 + 20 + payload.len();
-        let mut v = vec![
-            0x45,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            1,
-            0x40,
-            0,
-            64,
-            6,
-            0,
-            0,
-        ];
-        v.extend_from_slice(&src);
-        v.extend_from_slice(&dst);
-        v.extend_from_slice(&sp.to_be_bytes());
-        v.extend_from_slice(&dp.to_be_bytes());
-        v.extend_from_slice(&1000u32.to_be_bytes());
-        v.extend_from_slice(&0u32.to_be_bytes());
-        v.extend_from_slice(&[0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        v.extend_from_slice(payload);
-        v
-    }
-
-    fn eth(et: u16, inner: &[u8]) -> Vec<u8> {
-        let mut v = vec![0u8; 12];
-        v.extend_from_slice(&et.to_be_bytes());
-        v.extend_from_slice(inner);
-        v
+        crate::testutil::ipv4_tcp(src, dst, sp, dp, 1000, flags, payload)
     }
 
     fn ip_of(o: Outcome<'_>) -> Packet<'_> {
@@ -906,12 +845,7 @@ mod tests {
         let mut gre = vec![0x10, 0x00, 0x88, 0xbe, 0, 0, 0, 1];
         gre.extend_from_slice(&[0x10, 0x01, 0, 0, 0, 0, 0, 0]);
         gre.extend_from_slice(&inner);
-        let mut ip = vec![
-            0x45, 0, 0, 0, 0, 1, 0, 0, 64, 47, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2,
-        ];
-        let total = (20 + gre.len()) as u16;
-        ip[2..4].copy_from_slice(&total.to_be_bytes());
-        ip.extend_from_slice(&gre);
+        let ip = ipv4([1, 1, 1, 1], [2, 2, 2, 2], 47, &gre);
         let frame = eth(0x0800, &ip);
         let p = ip_of(decode(1, &frame));
         assert_eq!((p.dport, p.tunnels), (443, 1));

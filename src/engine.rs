@@ -473,7 +473,7 @@ impl<'c> Engine<'c> {
             // A server that speaks first with a ClientHello or a request means we
             // guessed the orientation wrong (SYN not seen): swap once.
             if !flow.orientation_sure
-                && insp.state == AppState::Unknown
+                && matches!(insp.state, AppState::Unknown | AppState::Probe)
                 && (starts_client_hello(pkt.payload)
                     || http::looks_like_request(pkt.payload) == Some(true))
             {
@@ -964,7 +964,11 @@ fn swap_orientation(flow: &mut Flow) {
     flow.client_is_a = !flow.client_is_a;
     flow.orientation_sure = true;
     if let Some(i) = flow.inspect.as_mut() {
-        std::mem::swap(&mut i.up, &mut i.down);
+        // What the wrong "client" sent told us nothing: start over.
+        i.up = Stream::new();
+        i.down = Stream::new();
+        i.state = AppState::Unknown;
+        i.client_segments = 0;
     }
 }
 
@@ -1112,6 +1116,269 @@ fn handle_dns_message(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc as SArc, Mutex};
+
+    /// A Write that tests can read back.
+    #[derive(Clone, Default)]
+    struct Shared(SArc<Mutex<Vec<u8>>>);
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct Collect(Vec<FlowRecord>);
+    impl FlowSink for Collect {
+        fn flow_ended(&mut self, r: FlowRecord, _c: &Catalog) {
+            self.0.push(r);
+        }
+    }
+
+    const C: [u8; 4] = [10, 0, 0, 5];
+    const S: [u8; 4] = [104, 18, 32, 47];
+
+    fn tcp(
+        src: [u8; 4],
+        dst: [u8; 4],
+        sp: u16,
+        dp: u16,
+        seq: u32,
+        flags: u8,
+        payload: &[u8],
+    ) -> Vec<u8> {
+        crate::testutil::eth(
+            0x0800,
+            &crate::testutil::ipv4_tcp(src, dst, sp, dp, seq, flags, payload),
+        )
+    }
+
+    fn udp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
+        crate::testutil::eth(
+            0x0800,
+            &crate::testutil::ipv4_udp(src, dst, sp, dp, payload),
+        )
+    }
+
+    struct Run<'c> {
+        e: Engine<'c>,
+        sink: Collect,
+        facts: Shared,
+        frame: u64,
+    }
+
+    impl<'c> Run<'c> {
+        fn new(cat: &'c Catalog, cfg: Config) -> Self {
+            let facts = Shared::default();
+            Run {
+                e: Engine::new(cfg, cat, Some(Box::new(facts.clone()))),
+                sink: Collect::default(),
+                facts,
+                frame: 0,
+            }
+        }
+        fn feed(&mut self, ts_ms: i64, f: &[u8]) {
+            self.frame += 1;
+            let p = RawPacket {
+                ts_ns: 1_700_000_000_000_000_000 + ts_ms * 1_000_000,
+                linktype: 1,
+                data: f,
+                orig_len: f.len() as u32,
+                frame: self.frame,
+            };
+            self.e.process(&p, &mut self.sink);
+        }
+        fn done(mut self) -> (Vec<FlowRecord>, Vec<serde_json::Value>, Stats) {
+            self.e.flush(&mut self.sink);
+            let text = String::from_utf8(self.facts.0.lock().unwrap().clone()).unwrap();
+            let facts = text
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            (self.sink.0, facts, self.e.stats.clone())
+        }
+    }
+
+    fn handshake(r: &mut Run<'_>, sp: u16) {
+        r.feed(0, &tcp(C, S, sp, 443, 999, tcpflag::SYN, &[]));
+        r.feed(
+            1,
+            &tcp(S, C, 443, sp, 5000, tcpflag::SYN | tcpflag::ACK, &[]),
+        );
+        r.feed(2, &tcp(C, S, sp, 443, 1000, tcpflag::ACK, &[]));
+    }
+
+    #[test]
+    fn hello_out_of_order_and_retransmitted() {
+        let cat = Catalog::builtin();
+        let mut r = Run::new(&cat, Config::default());
+        handshake(&mut r, 50000);
+        let ch = tls::build_client_hello(Some("claude.ai"), &["h2"], true, 1800);
+        let (a, rest) = ch.split_at(700);
+        let (b, c) = rest.split_at(700);
+        let ack = tcpflag::ACK;
+        r.feed(3, &tcp(C, S, 50000, 443, 1700, ack, b)); // frame 4: 2nd part first
+        r.feed(4, &tcp(C, S, 50000, 443, 2400, ack, c)); // frame 5: 3rd part
+        r.feed(5, &tcp(C, S, 50000, 443, 1700, ack, b)); // frame 6: retransmission
+        r.feed(6, &tcp(C, S, 50000, 443, 1000, ack, a)); // frame 7: completes
+        r.feed(7, &tcp(C, S, 50000, 443, 1000, ack, a)); // frame 8: retransmission
+        r.feed(
+            8,
+            &tcp(S, C, 443, 50000, 5001, ack, &[0x16, 3, 3, 0, 2, 2, 0]),
+        );
+        let (flows, facts, stats) = r.done();
+        assert_eq!(flows.len(), 1);
+        let f = &flows[0];
+        assert_eq!(f.sni, vec!["claude.ai"]);
+        assert!(f.ech);
+        // ECH: the SNI is the outer name; with no DNS it stays the name.
+        assert_eq!(f.server_name.as_deref(), Some("claude.ai"));
+        assert_eq!(cat.service(f.service.unwrap()).id, "claude");
+        assert_eq!(f.alpn, vec!["h2"]);
+        assert_eq!((f.packets_up, f.packets_down), (7, 2));
+        assert_eq!(facts.len(), 1, "{facts:?}");
+        assert_eq!(facts[0]["frame"], 7);
+        assert_eq!(facts[0]["kind"], "tls_sni");
+        assert_eq!(stats.tls_client_hellos, 1);
+    }
+
+    #[test]
+    fn fin_linger_and_port_reuse() {
+        let cat = Catalog::builtin();
+        let mut r = Run::new(&cat, Config::default());
+        handshake(&mut r, 40000);
+        let ch = tls::build_client_hello(Some("chatgpt.com"), &[], false, 0);
+        r.feed(
+            3,
+            &tcp(C, S, 40000, 443, 1000, tcpflag::ACK | tcpflag::PSH, &ch),
+        );
+        r.feed(
+            4,
+            &tcp(C, S, 40000, 443, 1000, tcpflag::FIN | tcpflag::ACK, &[]),
+        );
+        r.feed(
+            5,
+            &tcp(S, C, 443, 40000, 5001, tcpflag::FIN | tcpflag::ACK, &[]),
+        );
+        r.feed(6, &tcp(C, S, 40000, 443, 1001, tcpflag::ACK, &[])); // last ACK: same flow
+        handshake(&mut r, 40000); // port reuse: a new flow
+        let (flows, _, _) = r.done();
+        assert_eq!(flows.len(), 2);
+        assert_eq!(flows[0].packets_up + flows[0].packets_down, 7);
+        assert_eq!(flows[0].end, EndReason::Closed);
+        assert_eq!(flows[1].packets_up + flows[1].packets_down, 3);
+        assert_eq!(flows[0].bytes_up, 40 * 5 + ch.len() as u64);
+    }
+
+    fn dns_answer(name: &str, ip: [u8; 4], ttl: u32) -> Vec<u8> {
+        let mut m = vec![0xab, 0xcd, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+        for l in name.split('.') {
+            m.push(l.len() as u8);
+            m.extend_from_slice(l.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, 1, 0, 1, 0xc0, 0x0c, 0, 1, 0, 1]);
+        m.extend_from_slice(&ttl.to_be_bytes());
+        m.extend_from_slice(&[0, 4]);
+        m.extend_from_slice(&ip);
+        m
+    }
+
+    #[test]
+    fn sni_less_flow_named_through_dns_within_ttl() {
+        let cat = Catalog::builtin();
+        let cfg = Config {
+            dns_grace_ns: 0,
+            ..Config::default()
+        };
+        let mut r = Run::new(&cat, cfg);
+        r.feed(
+            0,
+            &udp(
+                [10, 0, 0, 53],
+                C,
+                53,
+                33333,
+                &dns_answer("chat.mistral.ai", S, 30),
+            ),
+        );
+        handshake(&mut r, 41000);
+        let ch = tls::build_client_hello(None, &["h2"], false, 0);
+        r.feed(3, &tcp(C, S, 41000, 443, 1000, tcpflag::ACK, &ch));
+        // Another client did not resolve it: not named.
+        r.feed(4, &tcp([10, 0, 0, 6], S, 41001, 443, 7, tcpflag::SYN, &[]));
+        // Same client after the TTL: not named either.
+        r.feed(40_000, &tcp(C, S, 41002, 443, 7, tcpflag::SYN, &[]));
+        let (flows, facts, _) = r.done();
+        let named: Vec<_> = flows.iter().filter(|f| f.proto == PROTO_TCP).collect();
+        assert_eq!(named.len(), 3);
+        assert_eq!(named[0].server_name.as_deref(), Some("chat.mistral.ai"));
+        assert_eq!(named[0].via, Some(Via::Dns));
+        assert_eq!(cat.service(named[0].service.unwrap()).id, "le-chat");
+        assert!(named[1].server_name.is_none());
+        assert!(named[2].server_name.is_none());
+        let kinds: Vec<&str> = facts.iter().map(|f| f["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, vec!["dns_query", "dns_answer"]);
+        assert_eq!(facts[1]["data"], "104.18.32.47");
+    }
+
+    #[test]
+    fn eviction_and_idle_timeout_are_counted() {
+        let cat = Catalog::builtin();
+        let cfg = Config {
+            max_flows: 2,
+            ..Config::default()
+        };
+        let mut r = Run::new(&cat, cfg);
+        for (i, sp) in [(0, 1000u16), (1, 1001), (2, 1002)] {
+            r.feed(i, &udp(C, S, sp, 443, b"x"));
+        }
+        assert_eq!(r.e.active_flows(), 2);
+        // 200 s later the UDP flows have timed out: the same tuple is a new flow.
+        r.feed(200_000, &udp(C, S, 1002, 443, b"x"));
+        let (flows, _, stats) = r.done();
+        assert_eq!(stats.evicted_flows, 1);
+        assert_eq!(flows.len(), 4);
+        assert_eq!(
+            flows.iter().filter(|f| f.end == EndReason::Evicted).count(),
+            1
+        );
+        assert_eq!(flows.iter().filter(|f| f.end == EndReason::Idle).count(), 2);
+    }
+
+    #[test]
+    fn http_host_any_port_and_mid_stream_orientation() {
+        let cat = Catalog::builtin();
+        let mut r = Run::new(&cat, Config::default());
+        // No handshake seen; the server's port is not well known: the request
+        // sender is found to be the client.
+        let req =
+            b"POST /v1/chat HTTP/1.1\r\nHost: api.openai.com:8080\r\nContent-Length: 3\r\n\r\nabc";
+        r.feed(
+            0,
+            &tcp(
+                S,
+                C,
+                8080,
+                50123,
+                1,
+                tcpflag::ACK,
+                b"HTTP/1.1 100 Continue\r\n\r\n",
+            ),
+        );
+        r.feed(1, &tcp(C, S, 50123, 8080, 77, tcpflag::ACK, req));
+        let (flows, facts, _) = r.done();
+        assert_eq!(flows.len(), 1);
+        assert_eq!(flows[0].server_name.as_deref(), Some("api.openai.com"));
+        assert_eq!(flows[0].via, Some(Via::HttpHost));
+        assert_eq!(flows[0].client, IpAddr::from(C));
+        assert_eq!(facts.len(), 1);
+        assert_eq!(facts[0]["name"], "api.openai.com:8080");
+        assert_eq!(facts[0]["method"], "POST");
+    }
 
     #[test]
     fn ports_and_names() {

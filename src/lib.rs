@@ -13,3 +13,4 @@ pub mod report;
 pub mod signatures;
 pub mod source;
 pub mod stats;
+pub mod testutil;

@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use lanterne::engine::{Config, Engine};
 use lanterne::report::{self, AggOptions, Aggregator, SummaryInput, DEFAULT_INTERNAL};
 use lanterne::signatures::{Catalog, Cidr};
-use lanterne::source::pcapfile::PcapReader;
+use lanterne::source::{PacketSource, PcapReader};
 
 #[derive(Parser)]
 #[command(
@@ -345,29 +345,41 @@ fn read_one(
         }
         (Box::new(f), Some(meta.len()))
     };
-    let mut reader = PcapReader::new(input).map_err(|e| format!("{path}: {e}"))?;
+    let reader = PcapReader::new(input).map_err(|e| format!("{path}: {e}"))?;
     let total = if reader.is_gzip() { None } else { total };
+    let mut reader = reader;
     let mut bar = Progress::new(progress && total.is_some_and(|t| t > 64 << 20), total);
+    let result = pump(&mut reader, engine, agg, &mut bar).map_err(|e| format!("{path}: {e}"));
+    bar.finish();
+    result
+}
+
+/// Feeds every frame of a source to the engine (generic: no dynamic dispatch per packet).
+fn pump<S: PacketSource>(
+    src: &mut S,
+    engine: &mut Engine<'_>,
+    agg: &mut Aggregator,
+    bar: &mut Progress,
+) -> Result<(), lanterne::source::ReadError> {
     let mut result = Ok(());
     loop {
-        match reader.next_packet() {
+        match src.next_packet() {
             Ok(Some(p)) => {
                 engine.process(&p, agg);
                 if bar.enabled && p.frame % 65536 == 0 {
-                    bar.update(reader.offset(), engine.stats.packets);
+                    bar.update(src.position(), engine.stats.packets);
                 }
             }
             Ok(None) => break,
             Err(e) => {
-                result = Err(format!("{path}: {e}"));
+                result = Err(e);
                 break;
             }
         }
     }
-    for (reason, n) in reader.anomalies() {
-        engine.stats.anomaly_n(reason, *n);
+    for (reason, n) in src.anomalies() {
+        engine.stats.anomaly_n(reason, n);
     }
-    bar.finish();
     result
 }
 
