@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use crate::decode::{self, tcpflag, Frag, Outcome, Packet, PROTO_TCP, PROTO_UDP};
 use crate::facts::{Fact, FactSink};
 use crate::flow::{AppState, Bucket, Expiry, Flow, FlowKey, Inspect, Via, SERVER_PORTS};
-use crate::proto::{dns, http, reasm::Push, reasm::Stream, tls};
+use crate::proto::{dns, h2, http, reasm::Push, reasm::Stream, tls};
 use crate::signatures::Catalog;
 use crate::source::pcapfile::RawPacket;
 use crate::stats::Stats;
@@ -409,6 +409,18 @@ impl<'c> Engine<'c> {
         if pkt.payload.is_empty() {
             return;
         }
+        if insp.state == AppState::H2c {
+            let stream = if up { &mut insp.up } else { &mut insp.down };
+            match stream.push(pkt.tcp_seq, pkt.payload, h2::MAX_FRAME + 9) {
+                Push::Added => Self::h2_drain(flow, up, pkt, ctx, cfg, stats, facts, dns_cache),
+                Push::Overflow => {
+                    stats.anomaly("h2_buffer_full");
+                    end_inspection(flow);
+                }
+                _ => {}
+            }
+            return;
+        }
         if insp.state == AppState::DnsTcp {
             let stream = if up { &mut insp.up } else { &mut insp.down };
             let client = flow.client;
@@ -525,6 +537,36 @@ impl<'c> Engine<'c> {
             if data.is_empty() {
                 return;
             }
+            let h2c = if data[0] == b'P' {
+                h2::preface(data)
+            } else {
+                Some(false)
+            };
+            if h2c.is_none() {
+                // A prefix of the HTTP/2 preface: wait for the rest.
+                if in_place {
+                    insp.up
+                        .push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+                }
+                return;
+            }
+            if h2c == Some(true) {
+                // Cleartext HTTP/2 with prior knowledge (e.g. DoH without TLS).
+                insp.state = AppState::H2c;
+                let n = h2::PREFACE.len();
+                if in_place {
+                    insp.up.skip_in_place(pkt.tcp_seq, n);
+                    insp.up.push(
+                        pkt.tcp_seq.wrapping_add(n as u32),
+                        &pkt.payload[n..],
+                        h2::MAX_FRAME + 9,
+                    );
+                } else {
+                    insp.up.consume(n);
+                }
+                Self::h2_drain(flow, true, pkt, ctx, cfg, stats, facts, dns_cache);
+                return;
+            }
             if data[0] == 0x16 {
                 insp.state = AppState::TlsHello;
             } else {
@@ -606,6 +648,44 @@ impl<'c> Engine<'c> {
                 Self::tls_after_hello(flow, pkt, ctx, stats, facts);
             }
             _ => {}
+        }
+    }
+
+    /// Reads the complete HTTP/2 frames of one direction; DATA payloads that
+    /// are DNS messages (DoH over h2c) go to the DNS extractor.
+    #[allow(clippy::too_many_arguments)]
+    fn h2_drain(
+        flow: &mut Flow,
+        up: bool,
+        pkt: &Packet<'_>,
+        ctx: FrameCtx,
+        cfg: &Config,
+        stats: &mut Stats,
+        facts: &mut Option<FactSink>,
+        dns_cache: &mut FxHashMap<(IpAddr, IpAddr), DnsEntry>,
+    ) {
+        let client = flow.client;
+        let Some(insp) = flow.inspect.as_mut() else {
+            return;
+        };
+        let stream = if up { &mut insp.up } else { &mut insp.down };
+        let data = stream.data();
+        let mut bodies: Vec<&[u8]> = Vec::new();
+        match h2::split_frames(data, |t, _, _, p| {
+            if t == h2::TYPE_DATA && dns::looks_like_dns(p) {
+                bodies.push(p)
+            }
+        }) {
+            Ok(used) => {
+                for b in bodies {
+                    handle_dns_message(b, pkt, ctx, client, up, cfg, stats, facts, dns_cache);
+                }
+                stream.consume(used);
+            }
+            Err(reason) => {
+                stats.anomaly(reason);
+                end_inspection(flow);
+            }
         }
     }
 

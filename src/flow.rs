@@ -106,6 +106,8 @@ pub enum AppState {
     Http,
     /// DNS over TCP (port 53): length-prefixed messages both ways.
     DnsTcp,
+    /// Cleartext HTTP/2 (prior knowledge): frames both ways, DoH DATA.
+    H2c,
     /// Neither TLS nor HTTP at the start: watching later client segments
     /// for a ClientHello (after a proxy CONNECT or SOCKS handshake).
     Probe,

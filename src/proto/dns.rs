@@ -1110,9 +1110,9 @@ pub fn looks_like_dns(buf: &[u8]) -> bool {
     let Some(m) = parse_message(buf) else {
         return false;
     };
-    m.error.is_none()
-        && m.questions.len() == 1
-        && m.answers.len() == an as usize
+    // The question must parse; a damaged answer section is still DNS (tshark
+    // shows it as a malformed DNS response).
+    m.questions.len() == 1
         && m.questions[0].name.len() > 1
         && m.questions[0].name.bytes().all(|b| b.is_ascii_graphic())
 }

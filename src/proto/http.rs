@@ -99,7 +99,7 @@ pub fn parse_request_head(data: &[u8]) -> HeadResult {
         let (k, v) = (&l[..colon], trim_ws(&l[colon + 1..]));
         if k.eq_ignore_ascii_case(b"host") {
             if host.is_none() {
-                host = Some(String::from_utf8_lossy(v).into_owned());
+                host = Some(crate::proto::dns::format_text(v));
             }
         } else if k.eq_ignore_ascii_case(b"content-length") {
             content_length = std::str::from_utf8(v).ok().and_then(|s| s.parse().ok());

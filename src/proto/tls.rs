@@ -194,7 +194,7 @@ fn server_names(b: &[u8], out: &mut Vec<String>) {
             return;
         };
         if typ == 0 {
-            out.push(String::from_utf8_lossy(name).into_owned());
+            out.push(crate::proto::dns::format_text(name));
         }
         l = &l[3 + n..];
     }
