@@ -116,6 +116,28 @@ fn check(pcap: &Path, out: &Path) -> serde_json::Value {
     }
     assert_eq!(shost, thost, "summary hosts differ from the truth");
     assert_eq!(s["capture"]["packets"], truth["totals"]["packets"]);
+    // The timeline adds up to the service totals.
+    for svc in s["services"].as_array().unwrap() {
+        let series = s["timeline"]["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["service"] == svc["id"])
+            .expect("a timeline per service");
+        for (arr, total) in [
+            ("flows", "flows"),
+            ("bytes_up", "bytes_up"),
+            ("bytes_down", "bytes_down"),
+        ] {
+            let sum: u64 = series[arr]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap())
+                .sum();
+            assert_eq!(sum, svc[total].as_u64().unwrap(), "{} {arr}", svc["id"]);
+        }
+    }
     assert_eq!(
         s["capture"]["undecodable"]
             .as_object()
@@ -252,4 +274,38 @@ fn gzip_input_gives_the_same_summary() {
     x["inputs"] = serde_json::Value::Null;
     y["inputs"] = serde_json::Value::Null;
     assert_eq!(x, y);
+}
+
+#[test]
+fn two_hours_span_several_timeline_buckets() {
+    let dir = scratch("gen-hours");
+    let Some(p) = generate(
+        &dir,
+        "hours.pcap",
+        &[
+            "--flows",
+            "500",
+            "--duration",
+            "7200",
+            "--seed",
+            "24",
+            "--modern",
+            "--quic-frac",
+            "0",
+        ],
+    ) else {
+        return;
+    };
+    let s = check(&p, &dir);
+    let longest = s["timeline"]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["flows"].as_array().unwrap().len())
+        .max()
+        .unwrap();
+    assert!(
+        longest >= 2,
+        "a two-hour capture fills at least two hourly buckets"
+    );
 }
