@@ -7,7 +7,7 @@ Exit 0 when equal.
 import json, sys
 from collections import Counter
 
-KINDS = {"tls_sni", "dns_query", "dns_answer", "http_host"}
+KINDS = {"tls_sni", "quic_sni", "dns_query", "dns_answer", "http_host"}
 
 def key(f):
     k = (f["src"], f["dst"], f["sport"], f["dport"], f["transport"], f["kind"], f["name"])

@@ -17,8 +17,10 @@ use rustc_hash::FxHashMap;
 
 use crate::decode::{self, tcpflag, Frag, Outcome, Packet, PROTO_TCP, PROTO_UDP};
 use crate::facts::{Fact, FactSink};
-use crate::flow::{AppState, Bucket, Expiry, Flow, FlowKey, Inspect, Via, SERVER_PORTS};
-use crate::proto::{dns, h2, http, reasm::Push, reasm::Stream, tls};
+use crate::flow::{
+    AppState, Bucket, Expiry, Flow, FlowKey, Inspect, QuicState, QuicStatus, Via, SERVER_PORTS,
+};
+use crate::proto::{dns, h2, http, quic, reasm::Push, reasm::Stream, tls};
 use crate::signatures::Catalog;
 use crate::source::pcapfile::RawPacket;
 use crate::stats::Stats;
@@ -93,6 +95,10 @@ pub struct FlowRecord {
     pub sni: Vec<String>,
     pub buckets: Vec<Bucket>,
     pub end: EndReason,
+    /// QUIC long headers were seen from the client.
+    pub quic: bool,
+    /// QUIC, but no client Initial could be decrypted (unknown version, failures).
+    pub quic_undecryptable: bool,
 }
 
 /// Receives ended flows.
@@ -119,6 +125,8 @@ pub struct Engine<'c> {
     serial: u64,
     pub stats: Stats,
     facts: Option<FactSink>,
+    /// Scratch buffer for decrypting QUIC Initials (no allocation per packet).
+    quic_buf: Vec<u8>,
 }
 
 /// Context of the current frame for facts.
@@ -141,6 +149,7 @@ impl<'c> Engine<'c> {
             serial: 0,
             stats: Stats::default(),
             facts: facts.map(FactSink::new),
+            quic_buf: Vec::with_capacity(2048),
         }
     }
 
@@ -271,7 +280,43 @@ impl<'c> Engine<'c> {
             }
             if dns_port {
                 self.dns_udp(pkt, ctx);
-            } else if flow.udp_probes < 4 && !is_netbios(pkt.sport) && !is_netbios(pkt.dport) {
+                return;
+            }
+            if !up && pkt.payload[0] & 0x80 != 0 {
+                if let Some(st) = flow.quic.as_mut() {
+                    // Remember a Retry's new connection ID (see quic_datagram).
+                    if let Ok(h) = quic::parse_long_header(pkt.payload) {
+                        // A client acts on the first Retry only (RFC 9000 §17.2.5.2).
+                        if h.ptype == quic::PacketType::Retry && st.retry_scid.is_none() {
+                            st.retry_scid = Some(h.scid.to_vec());
+                        }
+                    }
+                }
+            }
+            if up && pkt.payload[0] & 0x80 == 0 && flow.quic.as_ref().is_some_and(|q| q.hello_done)
+            {
+                // 1-RTT packets from the client: the handshake is over.
+                flow.quic = None;
+                flow.quic_status = QuicStatus::Done;
+            }
+            if up
+                && pkt.payload[0] & 0x80 != 0
+                && matches!(flow.quic_status, QuicStatus::None | QuicStatus::Inspecting)
+            {
+                quic_datagram(
+                    flow,
+                    pkt,
+                    ctx,
+                    &mut self.quic_buf,
+                    &mut self.stats,
+                    &mut self.facts,
+                );
+            }
+            if flow.quic_status == QuicStatus::None
+                && flow.udp_probes < 4
+                && !is_netbios(pkt.sport)
+                && !is_netbios(pkt.dport)
+            {
                 // DNS on another port (e.g. resolvers answering on 443): a
                 // strict content check on a flow's first datagrams only.
                 flow.udp_probes += 1;
@@ -375,6 +420,9 @@ impl<'c> Engine<'c> {
             past_buckets: Vec::new(),
             evicted: false,
             udp_probes: 0,
+            sni_via: Via::TlsSni,
+            quic: None,
+            quic_status: QuicStatus::None,
         }
     }
 
@@ -985,9 +1033,179 @@ impl<'c> Engine<'c> {
             sni: f.sni,
             buckets: f.past_buckets,
             end,
+            quic: f.quic_status != QuicStatus::None,
+            quic_undecryptable: matches!(f.quic_status, QuicStatus::Undecryptable)
+                || (f.quic_status == QuicStatus::Inspecting
+                    && f.quic.as_ref().is_some_and(|q| q.decrypted == 0)),
         };
         sink.flow_ended(rec, self.catalog);
     }
+}
+
+/// Client Initials decrypted per flow at most (a handshake needs 1-3).
+const MAX_QUIC_INITIALS: u8 = 8;
+
+/// Looks at one client datagram of a UDP flow that starts with a QUIC long
+/// header: walks the coalesced packets, decrypts client Initials, collects
+/// CRYPTO data and, once the ClientHello is complete, names the flow.
+fn quic_datagram(
+    flow: &mut Flow,
+    pkt: &Packet<'_>,
+    ctx: FrameCtx,
+    buf: &mut Vec<u8>,
+    stats: &mut Stats,
+    facts: &mut Option<FactSink>,
+) {
+    let p = pkt.payload;
+    let mut pos = 0usize;
+    let mut first_version: Option<u32> = None;
+    while pos < p.len() {
+        let rest = &p[pos..];
+        if rest[0] & 0x80 == 0 {
+            break; // a short-header packet fills the rest of the datagram
+        }
+        let h = match quic::parse_long_header(rest) {
+            Ok(h) => h,
+            Err(reason) => {
+                if pos > 0 || flow.quic_status != QuicStatus::None {
+                    // Junk after coalesced packets, or a damaged packet.
+                    stats.anomaly(reason);
+                }
+                break;
+            }
+        };
+        first_version.get_or_insert(h.version);
+        if h.ptype == quic::PacketType::VersionNegotiation || h.ptype == quic::PacketType::Retry {
+            break;
+        }
+        if h.ptype == quic::PacketType::Initial {
+            let Some(params) = quic::version_params(h.version) else {
+                if flow.quic_status == QuicStatus::None
+                    && looks_like_quic_port(pkt)
+                    && quic::is_quic_like_version(h.version)
+                {
+                    stats.anomaly("quic_unknown_version");
+                    flow.quic_status = QuicStatus::Undecryptable;
+                }
+                return;
+            };
+            let st = flow
+                .quic
+                .get_or_insert_with(|| Box::new(QuicState::default()));
+            flow.quic_status = QuicStatus::Inspecting;
+            st.initials += 1;
+            if st.initials > MAX_QUIC_INITIALS {
+                stats.anomaly("quic_too_many_initials");
+                flow.quic_status = if st.decrypted == 0 {
+                    QuicStatus::Undecryptable
+                } else {
+                    QuicStatus::Done
+                };
+                flow.quic = None;
+                return;
+            }
+            let packet = &rest[..h.end];
+            // Keys come from the DCID of the client's first Initial; after a
+            // Retry the client starts over with a new DCID.
+            let mut range = None;
+            if let Some(k) = st.keys.as_ref().filter(|k| k.version == h.version) {
+                range = k.open(packet, h.pn_offset, buf).ok();
+            }
+            let mut new_connection = false;
+            if range.is_none() {
+                let k = quic::InitialKeys::new(h.version, params, h.dcid);
+                match k.open(packet, h.pn_offset, buf) {
+                    Ok(r) => {
+                        range = Some(r);
+                        new_connection = st.keys.is_some();
+                        st.keys = Some(k);
+                    }
+                    Err(reason) => stats.anomaly(reason),
+                }
+            }
+            if new_connection {
+                // New keys: the client starts its CRYPTO stream over. After a
+                // Retry (DCID = the Retry's SCID) it resends the same
+                // ClientHello: a retransmission, not a new fact (as tshark).
+                // A fresh DCID is a new connection attempt: a new hello.
+                st.crypto = quic::CryptoBuf::default();
+                st.hello_done = false;
+                st.resent_hello = st.retry_scid.as_deref() == Some(h.dcid);
+            }
+            if st.hello_done {
+                // Later Initials of a connection already named (ACKs,
+                // retransmissions): nothing new.
+                range = None;
+                st.decrypted += 1;
+            }
+            if let Some(r) = range {
+                st.decrypted += 1;
+                stats.quic_initials_decrypted += 1;
+                let crypto = &mut st.crypto;
+                let mut err = None;
+                if let Err(e) = quic::crypto_frames(&buf[r], params.crypto_frame, |off, data| {
+                    if let Err(e) = crypto.insert(off, data) {
+                        err = Some(e);
+                    }
+                }) {
+                    stats.anomaly(e);
+                }
+                if let Some(e) = err {
+                    stats.anomaly(e);
+                }
+            }
+        }
+        pos += h.end.max(1);
+    }
+    let Some(st) = flow.quic.as_mut() else {
+        return;
+    };
+    if st.crypto.too_large() {
+        stats.anomaly("quic_crypto_too_large");
+        flow.quic = None;
+        flow.quic_status = QuicStatus::Done;
+        return;
+    }
+    let Some(msg) = st.crypto.handshake_message() else {
+        return;
+    };
+    match tls::parse_handshake(msg) {
+        Some(h) if st.resent_hello => {
+            // The ClientHello resent after a Retry.
+            let _ = h;
+            st.crypto = quic::CryptoBuf::default();
+            st.hello_done = true;
+        }
+        Some(h) => {
+            if let Some(fs) = facts.as_mut() {
+                let v = format!("0x{:08x}", first_version.unwrap_or(0));
+                for s in &h.sni {
+                    fs.write(&Fact::new(ctx.frame, ctx.ts, pkt, "quic_sni", s).quic_version(&v));
+                }
+            }
+            stats.quic_client_hellos += 1;
+            if flow.sni.is_empty() {
+                flow.sni = h.sni;
+                flow.alpn = h.alpn;
+                flow.ech = h.ech;
+                flow.sni_via = Via::QuicSni;
+            }
+            // Keep the keys (not the data) until the client's first
+            // short-header packet: a Retry may still start a new handshake.
+            st.crypto = quic::CryptoBuf::default();
+            st.hello_done = true;
+        }
+        None => {
+            stats.anomaly("quic_malformed_client_hello");
+            flow.quic = None;
+            flow.quic_status = QuicStatus::Done;
+        }
+    }
+}
+
+/// QUIC with a version we cannot decrypt is only reported on QUIC's ports.
+fn looks_like_quic_port(pkt: &Packet<'_>) -> bool {
+    [443, 8443, 784, 853].contains(&pkt.dport) || [443, 8443, 784, 853].contains(&pkt.sport)
 }
 
 /// Picks the server name by trust order (DESIGN.md): SNI (unless ECH), HTTP
@@ -996,7 +1214,7 @@ fn resolve_name(f: &Flow) -> (Option<String>, Option<Via>) {
     let sni = f.sni.first().filter(|s| !s.is_empty());
     if let Some(s) = sni {
         if !f.ech {
-            return (Some(s.clone()), Some(Via::TlsSni));
+            return (Some(s.clone()), Some(f.sni_via));
         }
     }
     if let Some(h) = &f.http_host {
@@ -1009,7 +1227,7 @@ fn resolve_name(f: &Flow) -> (Option<String>, Option<Via>) {
         return (Some(d.to_string()), Some(Via::Dns));
     }
     if let Some(s) = sni {
-        return (Some(s.clone()), Some(Via::TlsSni));
+        return (Some(s.clone()), Some(f.sni_via));
     }
     (None, None)
 }

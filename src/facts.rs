@@ -21,6 +21,7 @@ pub struct Fact<'a> {
 enum Extra<'a> {
     None,
     Method(&'a str),
+    QuicVersion(&'a str),
     Query {
         qtype: u16,
         is_response: bool,
@@ -52,6 +53,10 @@ impl<'a> Fact<'a> {
             name,
             extra: Extra::None,
         }
+    }
+    pub fn quic_version(mut self, v: &'a str) -> Self {
+        self.extra = Extra::QuicVersion(v);
+        self
     }
     pub fn method(mut self, m: &'a str) -> Self {
         self.extra = Extra::Method(m);
@@ -142,6 +147,7 @@ impl FactSink {
         match &f.extra {
             Extra::None => {}
             Extra::Method(m) => line.push_str(&format!(",\"method\":{}", js(m))),
+            Extra::QuicVersion(v) => line.push_str(&format!(",\"quic_version\":{}", js(v))),
             Extra::Query {
                 qtype,
                 is_response,

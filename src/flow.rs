@@ -173,6 +173,41 @@ pub struct Flow {
     pub evicted: bool,
     /// UDP datagrams checked for DNS on a non-DNS port.
     pub udp_probes: u8,
+    /// Where `sni` came from: a TLS-over-TCP or a QUIC ClientHello.
+    pub sni_via: Via,
+    /// QUIC Initial decryption state while inspecting.
+    pub quic: Option<Box<QuicState>>,
+    pub quic_status: QuicStatus,
+}
+
+/// QUIC inspection of a UDP flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuicStatus {
+    /// No QUIC long header seen from the client.
+    None,
+    /// Decrypting client Initials.
+    Inspecting,
+    /// ClientHello found, or inspection ended.
+    Done,
+    /// QUIC, but with a version whose Initials we cannot decrypt.
+    Undecryptable,
+}
+
+/// Per-flow QUIC Initial state.
+#[derive(Debug, Default)]
+pub struct QuicState {
+    pub keys: Option<crate::proto::quic::InitialKeys>,
+    pub crypto: crate::proto::quic::CryptoBuf,
+    /// Client Initial packets seen / decrypted.
+    pub initials: u8,
+    pub decrypted: u8,
+    /// A ClientHello was read; later Initials only matter if the client
+    /// starts over with new keys (after a Retry).
+    pub hello_done: bool,
+    /// Source connection ID of a server Retry.
+    pub retry_scid: Option<Vec<u8>>,
+    /// The CRYPTO stream being read is a ClientHello resent after a Retry.
+    pub resent_hello: bool,
 }
 
 impl Flow {

@@ -131,6 +131,12 @@ pub struct Aggregator {
     pub flows_ech: u64,
     pub flows_doh_dot: u64,
     pub flows_quic_undecryptable: u64,
+    pub bytes_ech: u64,
+    pub bytes_doh_dot: u64,
+    pub bytes_quic_undecryptable: u64,
+    pub flows_quic: u64,
+    pub flows_dns: u64,
+    pub bytes_dns: u64,
     events: Option<BufWriter<Box<dyn Write + Send>>>,
     events_all: bool,
     events_error: Option<String>,
@@ -152,6 +158,12 @@ impl Aggregator {
             flows_ech: 0,
             flows_doh_dot: 0,
             flows_quic_undecryptable: 0,
+            bytes_ech: 0,
+            bytes_doh_dot: 0,
+            bytes_quic_undecryptable: 0,
+            flows_quic: 0,
+            flows_dns: 0,
+            bytes_dns: 0,
             events: opts.events.map(|w| BufWriter::with_capacity(256 * 1024, w)),
             events_all: opts.events_all,
             events_error: None,
@@ -229,11 +241,21 @@ fn is_doh_dot(r: &FlowRecord) -> bool {
         .is_some_and(|n| DOH_NAMES.iter().any(|d| d.eq_ignore_ascii_case(n)))
 }
 
+/// Plain DNS, mDNS and LLMNR flows.
+fn is_dns_flow(r: &FlowRecord) -> bool {
+    [53, 5353, 5355].contains(&r.server_port) && r.proto == crate::decode::PROTO_UDP
+        || r.server_port == 53
+}
+
 impl FlowSink for Aggregator {
     fn flow_ended(&mut self, r: FlowRecord, cat: &Catalog) {
         self.flows_total += 1;
         let bytes = r.bytes_up + r.bytes_down;
-        if r.server_name.is_some() {
+        if is_dns_flow(&r) {
+            // Lookups themselves are not traffic that could be named.
+            self.flows_dns += 1;
+            self.bytes_dns += bytes;
+        } else if r.server_name.is_some() {
             self.flows_named += 1;
             self.bytes_named += bytes;
         } else {
@@ -242,9 +264,18 @@ impl FlowSink for Aggregator {
         }
         if r.ech {
             self.flows_ech += 1;
+            self.bytes_ech += bytes;
         }
         if is_doh_dot(&r) {
             self.flows_doh_dot += 1;
+            self.bytes_doh_dot += bytes;
+        }
+        if r.quic {
+            self.flows_quic += 1;
+        }
+        if r.quic_undecryptable {
+            self.flows_quic_undecryptable += 1;
+            self.bytes_quic_undecryptable += bytes;
         }
         self.write_event(&r, cat);
         if !self.is_internal(&r.client) {
@@ -472,11 +503,19 @@ impl Aggregator {
                 "flows_unnamed": self.flows_unnamed,
                 "bytes_named": self.bytes_named,
                 "bytes_unnamed": self.bytes_unnamed,
-                "named_flow_share": ratio(self.flows_named, self.flows_total),
+                "named_flow_share": ratio(self.flows_named, self.flows_named + self.flows_unnamed),
                 "named_byte_share": ratio(self.bytes_named, total_bytes),
                 "ech": self.flows_ech,
                 "doh_dot": self.flows_doh_dot,
                 "quic_undecryptable": self.flows_quic_undecryptable,
+                "dns_flows": self.flows_dns,
+                "quic_flows": self.flows_quic,
+                "ech_bytes": self.bytes_ech,
+                "doh_dot_bytes": self.bytes_doh_dot,
+                "quic_undecryptable_bytes": self.bytes_quic_undecryptable,
+                "ech_byte_share": ratio(self.bytes_ech, total_bytes),
+                "doh_dot_byte_share": ratio(self.bytes_doh_dot, total_bytes),
+                "quic_undecryptable_byte_share": ratio(self.bytes_quic_undecryptable, total_bytes),
             },
             "services": services,
             "hosts": hosts,
@@ -609,13 +648,22 @@ pub fn terminal_table(summary: &Value) -> String {
     ));
     let named = vis["flows_named"].as_u64().unwrap_or(0);
     let unnamed = vis["flows_unnamed"].as_u64().unwrap_or(0);
+    let pct = |k: &str| vis[k].as_f64().unwrap_or(0.0) * 100.0;
     o.push_str(&format!(
-        "visibility: {} of {} flows named ({:.1}%), ECH {}, DoH/DoT {}\n\n",
+        "visibility: {} of {} flows named ({:.1}% of flows, {:.1}% of bytes)\n",
         named,
         named + unnamed,
-        vis["named_flow_share"].as_f64().unwrap_or(0.0) * 100.0,
+        pct("named_flow_share"),
+        pct("named_byte_share"),
+    ));
+    o.push_str(&format!(
+        "  hidden or indirect: ECH {} flows ({:.1}% of bytes), DoH/DoT {} ({:.1}%), QUIC not decryptable {} ({:.1}%)\n\n",
         vis["ech"],
-        vis["doh_dot"]
+        pct("ech_byte_share"),
+        vis["doh_dot"],
+        pct("doh_dot_byte_share"),
+        vis["quic_undecryptable"],
+        pct("quic_undecryptable_byte_share"),
     ));
     let services = summary["services"].as_array().cloned().unwrap_or_default();
     if services.is_empty() {

@@ -17,6 +17,8 @@ pub struct Stats {
     pub tunneled: u64,
     pub evicted_flows: u64,
     pub tls_client_hellos: u64,
+    pub quic_client_hellos: u64,
+    pub quic_initials_decrypted: u64,
     pub http_requests: u64,
     pub dns_messages: u64,
     pub dns_names_learned: u64,
@@ -74,6 +76,8 @@ impl Stats {
         self.tunneled += o.tunneled;
         self.evicted_flows += o.evicted_flows;
         self.tls_client_hellos += o.tls_client_hellos;
+        self.quic_client_hellos += o.quic_client_hellos;
+        self.quic_initials_decrypted += o.quic_initials_decrypted;
         self.http_requests += o.http_requests;
         self.dns_messages += o.dns_messages;
         self.dns_names_learned += o.dns_names_learned;

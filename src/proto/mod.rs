@@ -2,5 +2,6 @@
 pub mod dns;
 pub mod h2;
 pub mod http;
+pub mod quic;
 pub mod reasm;
 pub mod tls;
