@@ -42,6 +42,12 @@ fn truth_tables(t: &serde_json::Value) -> (BTreeMap<String, C>, BTreeMap<String,
 
 fn check(pcap: &Path, out: &Path) -> serde_json::Value {
     let truth = read_json(Path::new(&format!("{}.truth.json", pcap.display())));
+    if truth["totals"]["flows_quic"].as_u64().unwrap_or(0) > 0 {
+        assert_eq!(
+            truth["quic_initials_decryptable"], true,
+            "the generator needs the Python 'cryptography' package to write real QUIC Initials (pip install cryptography)"
+        );
+    }
     let ev = out.join("events.ndjson");
     let json = out.join("summary.json");
     let o = run(&[
@@ -116,6 +122,9 @@ fn check(pcap: &Path, out: &Path) -> serde_json::Value {
     }
     assert_eq!(shost, thost, "summary hosts differ from the truth");
     assert_eq!(s["capture"]["packets"], truth["totals"]["packets"]);
+    let t = &truth["totals"];
+    assert_eq!(s["visibility"]["quic_flows"], t["flows_quic"]);
+    assert_eq!(s["visibility"]["quic_undecryptable"], 0);
     // The timeline adds up to the service totals.
     for svc in s["services"].as_array().unwrap() {
         let series = s["timeline"]["series"]
@@ -307,5 +316,93 @@ fn two_hours_span_several_timeline_buckets() {
     assert!(
         longest >= 2,
         "a two-hour capture fills at least two hourly buckets"
+    );
+}
+
+#[test]
+fn facts_count_every_client_hello() {
+    let dir = scratch("gen-facts");
+    let Some(p) = generate(
+        &dir,
+        "f.pcap",
+        &[
+            "--flows",
+            "800",
+            "--duration",
+            "5",
+            "--seed",
+            "12",
+            "--modern",
+        ],
+    ) else {
+        return;
+    };
+    let truth = read_json(Path::new(&format!("{}.truth.json", p.display())));
+    let facts = dir.join("facts.ndjson");
+    let o = run(&[
+        "read",
+        "-q",
+        p.to_str().unwrap(),
+        "--facts",
+        facts.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let facts = read_ndjson(&facts);
+    let count = |k: &str| facts.iter().filter(|f| f["kind"] == k).count() as u64;
+    let t = &truth["totals"];
+    // SNI-less hellos give no fact; a retransmitted segment is not a new hello.
+    assert_eq!(
+        count("tls_sni"),
+        t["tls_client_hellos"].as_u64().unwrap() - t["nosni_flows"].as_u64().unwrap()
+    );
+    assert_eq!(count("quic_sni"), t["quic_client_hellos"].as_u64().unwrap());
+    assert_eq!(
+        count("tls_sni") + count("quic_sni"),
+        t["sni_client_hellos"].as_u64().unwrap()
+    );
+    assert_eq!(count("http_host"), t["http_requests"].as_u64().unwrap());
+}
+
+#[test]
+fn undecryptable_quic_is_reported_not_hidden() {
+    let dir = scratch("gen-quic-random");
+    let Some(p) = generate(
+        &dir,
+        "r.pcap",
+        &[
+            "--flows",
+            "500",
+            "--duration",
+            "5",
+            "--seed",
+            "4",
+            "--quic-plain-random",
+        ],
+    ) else {
+        return;
+    };
+    let truth = read_json(Path::new(&format!("{}.truth.json", p.display())));
+    let json = dir.join("s.json");
+    let o = run(&[
+        "read",
+        "-q",
+        p.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let s = read_json(&json);
+    let quic = truth["totals"]["flows_quic"].as_u64().unwrap();
+    assert!(quic > 0);
+    assert_eq!(s["visibility"]["quic_flows"].as_u64().unwrap(), quic);
+    assert_eq!(
+        s["visibility"]["quic_undecryptable"].as_u64().unwrap(),
+        quic
+    );
+    assert!(
+        s["visibility"]["quic_undecryptable_byte_share"]
+            .as_f64()
+            .unwrap()
+            > 0.0
     );
 }
