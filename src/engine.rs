@@ -20,7 +20,7 @@ use crate::facts::{Fact, FactSink};
 use crate::flow::{
     AppState, Bucket, Expiry, Flow, FlowKey, Inspect, QuicState, QuicStatus, Via, SERVER_PORTS,
 };
-use crate::proto::{dns, h2, http, quic, reasm::Push, reasm::Stream, tls};
+use crate::proto::{dns, fingerprint, h2, http, quic, reasm::Push, reasm::Stream, tls};
 use crate::signatures::Catalog;
 use crate::source::pcapfile::RawPacket;
 use crate::stats::Stats;
@@ -93,6 +93,8 @@ pub struct FlowRecord {
     pub alpn: Vec<String>,
     /// Outer SNI of an ECH ClientHello (when the flow was named otherwise).
     pub sni: Vec<String>,
+    pub ja4: Option<String>,
+    pub ja3: Option<String>,
     pub buckets: Vec<Bucket>,
     pub end: EndReason,
     /// QUIC long headers were seen from the client.
@@ -410,6 +412,8 @@ impl<'c> Engine<'c> {
             alpn: Vec::new(),
             ech: false,
             http_host: None,
+            ja4: None,
+            ja3: None,
             dns_name,
             inspect,
             bucket: Bucket {
@@ -672,7 +676,9 @@ impl<'c> Engine<'c> {
                     }
                     insp.up = next;
                     insp.state = AppState::TlsAfterHello;
-                    if flow.sni.is_empty() {
+                    if flow.ja4.is_none() {
+                        flow.ja4 = Some(fingerprint::ja4(&h, false));
+                        flow.ja3 = Some(fingerprint::ja3(&h));
                         flow.sni = h.sni;
                         flow.alpn = h.alpn;
                         flow.ech = h.ech;
@@ -1031,6 +1037,8 @@ impl<'c> Engine<'c> {
             ech: f.ech,
             alpn: f.alpn,
             sni: f.sni,
+            ja4: f.ja4,
+            ja3: f.ja3,
             buckets: f.past_buckets,
             end,
             quic: f.quic_status != QuicStatus::None,
@@ -1184,7 +1192,9 @@ fn quic_datagram(
                 }
             }
             stats.quic_client_hellos += 1;
-            if flow.sni.is_empty() {
+            if flow.ja4.is_none() {
+                flow.ja4 = Some(fingerprint::ja4(&h, true));
+                flow.ja3 = Some(fingerprint::ja3(&h));
                 flow.sni = h.sni;
                 flow.alpn = h.alpn;
                 flow.ech = h.ech;

@@ -163,6 +163,9 @@ pub struct Flow {
     pub alpn: Vec<String>,
     pub ech: bool,
     pub http_host: Option<String>,
+    /// Client fingerprints of the (first) ClientHello.
+    pub ja4: Option<String>,
+    pub ja3: Option<String>,
     /// Name the client resolved for the server address before the flow started.
     pub dns_name: Option<Arc<str>>,
     pub inspect: Option<Box<Inspect>>,

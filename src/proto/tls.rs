@@ -41,6 +41,12 @@ pub struct ClientHello {
     pub ciphers: Vec<u16>,
     /// Extension types in wire order (GREASE included), for fingerprints.
     pub extensions: Vec<u16>,
+    /// supported_versions (43), signature_algorithms (13), supported_groups
+    /// (10) and ec_point_formats (11), in wire order, for JA4/JA3.
+    pub supported_versions: Vec<u16>,
+    pub sig_algs: Vec<u16>,
+    pub groups: Vec<u16>,
+    pub point_formats: Vec<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,9 +181,39 @@ fn walk_extensions(mut ext: &[u8], out: &mut ClientHello) {
             EXT_SERVER_NAME => server_names(body, &mut out.sni),
             EXT_ALPN => alpn(body, &mut out.alpn),
             EXT_ECH | EXT_ESNI => out.ech = true,
+            43 => u16_list(
+                body.get(1..1 + *body.first().unwrap_or(&0) as usize),
+                &mut out.supported_versions,
+            ),
+            13 => u16_list(body.get(2..2 + be16(body) as usize), &mut out.sig_algs),
+            10 => u16_list(body.get(2..2 + be16(body) as usize), &mut out.groups),
+            11 => {
+                if let Some(l) = body.get(1..1 + *body.first().unwrap_or(&0) as usize) {
+                    out.point_formats.extend(l.iter().take(64));
+                }
+            }
             _ => {}
         }
         ext = &ext[4 + len..];
+    }
+}
+
+fn be16(b: &[u8]) -> u16 {
+    if b.len() >= 2 {
+        u16::from_be_bytes([b[0], b[1]])
+    } else {
+        0
+    }
+}
+
+/// A list of big-endian u16 values (at most 128 kept); `None` = bad length.
+fn u16_list(b: Option<&[u8]>, out: &mut Vec<u16>) {
+    if let Some(b) = b {
+        out.extend(
+            b.chunks_exact(2)
+                .take(128)
+                .map(|c| u16::from_be_bytes([c[0], c[1]])),
+        );
     }
 }
 
