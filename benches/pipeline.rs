@@ -153,5 +153,56 @@ fn bench_whole_file(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_catalog, bench_parsers, bench_whole_file);
+fn bench_quic(c: &mut Criterion) {
+    use lanterne::proto::quic;
+    let ch = tls::build_client_hello(Some("chatgpt.com"), &["h3"], false, 1500);
+    let dcid = [0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08];
+    let pkt = testutil::quic_initial(1, &dcid, 0, &testutil::crypto_frame(0, &ch[5..]), 1162);
+    let params = quic::version_params(1).unwrap();
+    let keys = quic::InitialKeys::new(1, params, &dcid);
+    let h = quic::parse_long_header(&pkt).unwrap();
+    let mut out = Vec::with_capacity(2048);
+    let mut g = c.benchmark_group("quic");
+    g.bench_function("derive_initial_keys", |b| {
+        b.iter(|| quic::InitialKeys::new(1, params, black_box(&dcid)))
+    });
+    g.bench_function("open_initial_1200", |b| {
+        b.iter(|| {
+            keys.open(black_box(&pkt), h.pn_offset, &mut out)
+                .unwrap()
+                .len()
+        })
+    });
+    // A whole client handshake datagram through the engine: flow creation, key
+    // derivation, decryption, CRYPTO reassembly, ClientHello, JA4/JA3, catalog.
+    let frame = testutil::eth(
+        0x0800,
+        &testutil::ipv4_udp([10, 0, 0, 5], [104, 18, 32, 47], 50000, 443, &pkt),
+    );
+    let cat = Catalog::builtin();
+    g.bench_function("engine_client_initial_datagram", |b| {
+        b.iter(|| {
+            let mut e = Engine::new(Config::default(), &cat, None);
+            let mut sink = NullSink(0);
+            let p = lanterne::source::RawPacket {
+                ts_ns: 1,
+                linktype: 1,
+                data: &frame,
+                orig_len: frame.len() as u32,
+                frame: 1,
+            };
+            e.process(&p, &mut sink);
+            e.stats.quic_client_hellos
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_catalog,
+    bench_parsers,
+    bench_quic,
+    bench_whole_file
+);
 criterion_main!(benches);

@@ -41,6 +41,8 @@ pub struct Config {
     pub max_stream_buffer: usize,
     /// Client segments inspected before giving up on a flow.
     pub max_inspect_segments: u16,
+    /// Compute JA4/JA3 client fingerprints (only flow events show them).
+    pub fingerprints: bool,
 }
 
 impl Default for Config {
@@ -55,6 +57,7 @@ impl Default for Config {
             bucket_ns: 3600 * 1_000_000_000,
             max_stream_buffer: 32 * 1024,
             max_inspect_segments: 24,
+            fingerprints: true,
         }
     }
 }
@@ -309,6 +312,7 @@ impl<'c> Engine<'c> {
                     flow,
                     pkt,
                     ctx,
+                    self.cfg.fingerprints,
                     &mut self.quic_buf,
                     &mut self.stats,
                     &mut self.facts,
@@ -676,9 +680,11 @@ impl<'c> Engine<'c> {
                     }
                     insp.up = next;
                     insp.state = AppState::TlsAfterHello;
-                    if flow.ja4.is_none() {
-                        flow.ja4 = Some(fingerprint::ja4(&h, false));
-                        flow.ja3 = Some(fingerprint::ja3(&h));
+                    if flow.sni.is_empty() && flow.ja4.is_none() {
+                        if cfg.fingerprints {
+                            flow.ja4 = Some(fingerprint::ja4(&h, false));
+                            flow.ja3 = Some(fingerprint::ja3(&h));
+                        }
                         flow.sni = h.sni;
                         flow.alpn = h.alpn;
                         flow.ech = h.ech;
@@ -1056,10 +1062,12 @@ const MAX_QUIC_INITIALS: u8 = 8;
 /// Looks at one client datagram of a UDP flow that starts with a QUIC long
 /// header: walks the coalesced packets, decrypts client Initials, collects
 /// CRYPTO data and, once the ClientHello is complete, names the flow.
+#[allow(clippy::too_many_arguments)]
 fn quic_datagram(
     flow: &mut Flow,
     pkt: &Packet<'_>,
     ctx: FrameCtx,
+    fingerprints: bool,
     buf: &mut Vec<u8>,
     stats: &mut Stats,
     facts: &mut Option<FactSink>,
@@ -1192,9 +1200,11 @@ fn quic_datagram(
                 }
             }
             stats.quic_client_hellos += 1;
-            if flow.ja4.is_none() {
-                flow.ja4 = Some(fingerprint::ja4(&h, true));
-                flow.ja3 = Some(fingerprint::ja3(&h));
+            if flow.sni.is_empty() && flow.ja4.is_none() {
+                if fingerprints {
+                    flow.ja4 = Some(fingerprint::ja4(&h, true));
+                    flow.ja3 = Some(fingerprint::ja3(&h));
+                }
                 flow.sni = h.sni;
                 flow.alpn = h.alpn;
                 flow.ech = h.ech;
@@ -1701,6 +1711,60 @@ mod tests {
         assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
     }
 
+    #[test]
+    fn quic_hello_split_over_initials_with_junk() {
+        use crate::testutil::{crypto_frame, quic_initial};
+        let cat = Catalog::builtin();
+        let mut r = Run::new(&cat, Config::default());
+        let rec = tls::build_client_hello(Some("gemini.google.com"), &["h3"], false, 1600);
+        let hello = &rec[5..]; // the handshake message, without the TLS record header
+        let dcid = [7u8; 8];
+        // Second half first, in two frames, then PING; then the first half.
+        let mut f2 = crypto_frame(1000, &hello[1000..1300]);
+        f2.push(0x01);
+        f2.extend(crypto_frame(1300, &hello[1300..]));
+        let p2 = quic_initial(1, &dcid, 1, &f2, 1100);
+        let p1 = quic_initial(1, &dcid, 0, &crypto_frame(0, &hello[..1000]), 1100);
+        r.feed(0, &udp(C, S, 50001, 443, &p2));
+        let mut d1 = p1.clone();
+        d1.extend_from_slice(&[0xc0, 0, 0, 0, 1, 30]); // junk after the coalesced packet
+        r.feed(1, &udp(C, S, 50001, 443, &d1));
+        r.feed(2, &udp(C, S, 50001, 443, &p1)); // retransmission: no new fact
+        r.feed(
+            3,
+            &udp(C, S, 50001, 443, &[0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+        );
+        // Another flow: an unknown (but QUIC-like) version, and a failed decryption.
+        let mut bogus = quic_initial(1, &dcid, 0, &crypto_frame(0, &hello[..100]), 1100);
+        bogus[1..5].copy_from_slice(&0x5130_3939u32.to_be_bytes()); // "Q099"
+        r.feed(4, &udp(C, S, 50002, 443, &bogus));
+        let mut broken = p1.clone();
+        broken[500] ^= 0xff;
+        r.feed(5, &udp(C, S, 50003, 443, &broken));
+        let (flows, facts, stats) = r.done();
+        assert_eq!(facts.len(), 1, "{facts:?}");
+        assert_eq!(facts[0]["kind"], "quic_sni");
+        assert_eq!(facts[0]["frame"], 2);
+        assert_eq!(facts[0]["quic_version"], "0x00000001");
+        let f = flows.iter().find(|f| f.client_port == 50001).unwrap();
+        assert_eq!(f.via, Some(Via::QuicSni));
+        assert_eq!(cat.service(f.service.unwrap()).id, "gemini");
+        assert!(f.ja4.as_deref().unwrap().starts_with("q12d0203h3_"));
+        assert!(!f.quic_undecryptable);
+        let unknown = flows.iter().find(|f| f.client_port == 50002).unwrap();
+        assert!(unknown.quic && unknown.quic_undecryptable);
+        let failed = flows.iter().find(|f| f.client_port == 50003).unwrap();
+        assert!(failed.quic && failed.quic_undecryptable);
+        assert_eq!(stats.anomalies.get("quic_unknown_version"), Some(&1));
+        assert!(stats.anomalies.contains_key("quic_decrypt_failed"));
+        assert!(
+            stats.anomalies.contains_key("quic_truncated_header"),
+            "{:?}",
+            stats.anomalies
+        );
+        assert_eq!(stats.quic_client_hellos, 1);
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
         /// Hostile input: random frames and mutated real-looking frames, on
@@ -1719,9 +1783,11 @@ mod tests {
                 udp(S, C, 53, 9, &dns_answer("chatgpt.com", S, 60)),
                 tcp(C, S, 2, 80, 1, tcpflag::ACK, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
                 tcp(C, S, 3, 8080, 1, tcpflag::ACK, h2::PREFACE),
+                udp(C, S, 4, 443, &crate::testutil::quic_initial(1, b"abcdefgh", 0,
+                    &crate::testutil::crypto_frame(0, &ch[5..]), 1100)),
             ];
             for (i, (pos, val)) in flips.iter().enumerate() {
-                let v = &mut valid[i % 4];
+                let v = &mut valid[i % 5];
                 let n = v.len();
                 v[pos % n] ^= val | 1;
             }

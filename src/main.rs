@@ -261,6 +261,7 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         max_flows: a.max_flows,
         dns_grace_ns: a.dns_grace as i64 * 1_000_000_000,
         bucket_ns: a.bucket_seconds as i64 * 1_000_000_000,
+        fingerprints: a.events.is_some(),
         ..Config::default()
     };
     let facts = a.facts.as_deref().map(open_out).transpose()?;

@@ -61,3 +61,35 @@ pub fn eth(ethertype: u16, inner: &[u8]) -> Vec<u8> {
     v.extend_from_slice(inner);
     v
 }
+
+/// A protected QUIC client Initial packet (RFC 9001) carrying `frames`,
+/// padded with PADDING frames to `pad_to` bytes of payload.
+pub fn quic_initial(version: u32, dcid: &[u8], pn: u32, frames: &[u8], pad_to: usize) -> Vec<u8> {
+    use crate::proto::quic::{version_params, InitialKeys};
+    let params = version_params(version).expect("known version");
+    let keys = InitialKeys::new(version, params, dcid);
+    let mut payload = frames.to_vec();
+    if payload.len() < pad_to {
+        payload.resize(pad_to, 0);
+    }
+    let first = if params.v2 { 0xd3 } else { 0xc3 };
+    let mut h = vec![first];
+    h.extend_from_slice(&version.to_be_bytes());
+    h.push(dcid.len() as u8);
+    h.extend_from_slice(dcid);
+    h.push(0); // no SCID
+    h.push(0); // no token
+    let len = 4 + payload.len() + 16;
+    h.extend_from_slice(&(0x4000u16 | len as u16).to_be_bytes());
+    h.extend_from_slice(&pn.to_be_bytes());
+    keys.seal(&h, 4, &payload)
+}
+
+/// A CRYPTO frame (offset and length as 2-byte varints).
+pub fn crypto_frame(offset: usize, data: &[u8]) -> Vec<u8> {
+    let mut f = vec![0x06];
+    f.extend_from_slice(&(0x4000u16 | offset as u16).to_be_bytes());
+    f.extend_from_slice(&(0x4000u16 | data.len() as u16).to_be_bytes());
+    f.extend_from_slice(data);
+    f
+}
