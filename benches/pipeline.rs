@@ -28,6 +28,7 @@ impl FlowSink for NullSink {
 fn bench_catalog(c: &mut Criterion) {
     let cat = Catalog::builtin();
     let mut g = c.benchmark_group("signatures");
+    g.bench_function("load_builtin_catalog", |b| b.iter(Catalog::builtin));
     g.bench_function("match_hit_exact", |b| {
         b.iter(|| cat.match_name(black_box("chatgpt.com")))
     });

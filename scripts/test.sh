@@ -8,7 +8,7 @@ python3 -c "import cryptography" 2>/dev/null || python3 -m pip install -q crypto
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 set +e
-cargo test -j2 --lib --bins --tests "$@" 2>&1 | tee "$log"
+cargo test -j2 --no-fail-fast --lib --bins --tests "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')

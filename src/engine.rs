@@ -1016,11 +1016,13 @@ impl<'c> Engine<'c> {
         let m = server_name
             .as_deref()
             .and_then(|n| self.catalog.match_name(n));
+        // A name that matches no service still leaves the address: a catalog
+        // (or policy) CIDR names the service, `via: ip-range`.
         let (service, pattern, via) = match m {
             Some(m) => (Some(m.service), Some(m.pattern), via),
             None => match self.catalog.match_ip(&f.server) {
-                Some(s) if server_name.is_none() => (Some(s), None, Some(Via::IpRange)),
-                _ => (None, None, via),
+                Some(s) => (Some(s), None, Some(Via::IpRange)),
+                None => (None, None, via),
             },
         };
         let rec = FlowRecord {

@@ -1,6 +1,5 @@
 //! The `lanterne` command line (see DESIGN.md "Command line").
 
-use std::collections::BTreeSet;
 use std::fs::File;
 use std::io::{self, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
@@ -10,6 +9,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use lanterne::engine::{Config, Engine};
+use lanterne::policy::Policy;
 use lanterne::report::{self, AggOptions, Aggregator, SummaryInput, DEFAULT_INTERNAL};
 use lanterne::signatures::{Catalog, Cidr};
 use lanterne::source::{PacketSource, PcapReader};
@@ -44,6 +44,12 @@ struct Common {
     signatures: Option<PathBuf>,
 }
 
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum FailOn {
+    /// Exit 3 when an AI service the policy does not sanction was used.
+    Unsanctioned,
+}
+
 #[derive(Args)]
 struct ReadArgs {
     /// Capture files (pcap, pcapng, optionally gzip-compressed); '-' for stdin.
@@ -51,6 +57,12 @@ struct ReadArgs {
     files: Vec<String>,
     #[command(flatten)]
     common: Common,
+    /// Policy file: sanctioned services and the organisation's own AI tools (TOML).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Exit with code 3 on unsanctioned AI use (for scheduled audits).
+    #[arg(long, value_enum, value_name = "WHAT")]
+    fail_on: Option<FailOn>,
     /// Internal address ranges, comma-separated CIDRs (replaces the default RFC 1918/6598, ULA, link-local, loopback).
     #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
     internal: Vec<String>,
@@ -220,7 +232,12 @@ fn write_whole(path: &str, content: &[u8]) -> Result<(), String> {
 }
 
 fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
-    let catalog = load_catalog(&a.common)?;
+    let mut catalog = load_catalog(&a.common)?;
+    let policy = match &a.policy {
+        Some(p) => Policy::load(p, &mut catalog).map_err(Fail::Usage)?,
+        None => Policy::default(),
+    };
+    let catalog = catalog;
     let internal: Vec<Cidr> = if a.internal.is_empty() {
         DEFAULT_INTERNAL
             .iter()
@@ -294,12 +311,13 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
     if let Some(e) = agg.finish_events() {
         write_errors.push(format!("--events: {e}"));
     }
-    let sanctioned = BTreeSet::new();
+    let sanctioned = policy.sanctioned.clone();
     let summary = agg.summary(&SummaryInput {
         inputs: &a.files,
         stats: &engine.stats,
         catalog: &catalog,
         sanctioned: &sanctioned,
+        policy_file: policy.file.as_deref(),
         drops_kernel: 0,
         drops_interface: 0,
         read_errors: &read_errors,
@@ -322,11 +340,15 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
     for e in &write_errors {
         eprintln!("lanterne: {e}");
     }
-    Ok(if read_errors.is_empty() && write_errors.is_empty() {
-        0
-    } else {
-        1
-    })
+    if !read_errors.is_empty() || !write_errors.is_empty() {
+        return Ok(1);
+    }
+    let shadow = summary["policy"]["shadow_services"].as_u64().unwrap_or(0);
+    if a.fail_on == Some(FailOn::Unsanctioned) && shadow > 0 {
+        eprintln!("lanterne: {shadow} unsanctioned AI service(s) in use (--fail-on unsanctioned)");
+        return Ok(3);
+    }
+    Ok(0)
 }
 
 /// Reads one input into the engine. Errors are "file: offset N: reason".
@@ -459,14 +481,19 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
                         .map(|s| {
                             serde_json::json!({"id": s.id, "name": s.name, "vendor": s.vendor,
                                 "category": s.category, "country": s.country, "domains": s.domains,
-                                "cidrs": s.cidrs, "notes": s.notes, "source": s.source})
+                                "cidrs": s.cidrs, "notes": s.notes, "source": s.source,
+                                "trains_on_inputs": s.trains_on_inputs, "retention": s.retention,
+                                "enterprise_offer": s.enterprise_offer,
+                                "risk": lanterne::risk::level(s).as_str()})
                         })
                         .collect();
                     out = serde_json::to_string_pretty(&v).expect("json");
                     out.push('\n');
                 }
                 Format::Csv => {
-                    out.push_str("id,name,vendor,category,country,domains,cidrs,source\r\n");
+                    out.push_str(
+                        "id,name,vendor,category,country,risk,trains_on_inputs,retention,enterprise_offer,domains,cidrs,source\r\n",
+                    );
                     for s in &cat.services {
                         let row = [
                             s.id.clone(),
@@ -474,6 +501,12 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
                             s.vendor.clone(),
                             s.category.clone(),
                             s.country.clone(),
+                            lanterne::risk::level(s).as_str().to_string(),
+                            s.trains_on_inputs.clone().unwrap_or_default(),
+                            s.retention.clone().unwrap_or_default(),
+                            s.enterprise_offer
+                                .map(|b| b.to_string())
+                                .unwrap_or_default(),
                             s.domains.join(" "),
                             s.cidrs.join(" "),
                             s.source.clone().unwrap_or_default(),
@@ -485,17 +518,18 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
                 }
                 Format::Table => {
                     out.push_str(&format!(
-                        "{:<24} {:<26} {:<20} {:<12} {:<3} DOMAINS\n",
-                        "ID", "NAME", "VENDOR", "CATEGORY", "CC"
+                        "{:<24} {:<26} {:<20} {:<12} {:<3} {:<7} DOMAINS\n",
+                        "ID", "NAME", "VENDOR", "CATEGORY", "CC", "RISK"
                     ));
                     for s in &cat.services {
                         out.push_str(&format!(
-                            "{:<24} {:<26} {:<20} {:<12} {:<3} {}\n",
+                            "{:<24} {:<26} {:<20} {:<12} {:<3} {:<7} {}\n",
                             s.id,
                             s.name,
                             s.vendor,
                             s.category,
                             s.country,
+                            lanterne::risk::level(s).as_str(),
                             s.domains.join(" ")
                         ));
                     }

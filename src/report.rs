@@ -320,6 +320,8 @@ pub struct SummaryInput<'a> {
     pub stats: &'a Stats,
     pub catalog: &'a Catalog,
     pub sanctioned: &'a BTreeSet<String>,
+    /// The policy file in use, if any.
+    pub policy_file: Option<&'a str>,
     pub drops_kernel: u64,
     pub drops_interface: u64,
     pub read_errors: &'a [String],
@@ -332,6 +334,7 @@ struct ServiceOut {
     vendor: String,
     category: String,
     country: String,
+    risk: &'static str,
     sanctioned: bool,
     hosts: u64,
     flows: u64,
@@ -346,6 +349,7 @@ struct ServiceOut {
 #[derive(Serialize)]
 struct HostServiceOut {
     id: String,
+    sanctioned: bool,
     flows: u64,
     bytes_up: u64,
     bytes_down: u64,
@@ -386,6 +390,7 @@ impl Aggregator {
                     vendor: s.vendor.clone(),
                     category: s.category.clone(),
                     country: s.country.clone(),
+                    risk: crate::risk::level(s).as_str(),
                     sanctioned: inp.sanctioned.contains(&s.id),
                     hosts: a.hosts.len() as u64,
                     flows: a.c.flows,
@@ -410,6 +415,7 @@ impl Aggregator {
                     .iter()
                     .map(|(sid, hs)| HostServiceOut {
                         id: cat.service(*sid).id.clone(),
+                        sanctioned: inp.sanctioned.contains(&cat.service(*sid).id),
                         flows: hs.c.flows,
                         bytes_up: hs.c.up,
                         bytes_down: hs.c.down,
@@ -477,6 +483,32 @@ impl Aggregator {
             *undecodable.entry(k.to_string()).or_insert(0) += v;
         }
         let total_bytes = self.bytes_named + self.bytes_unnamed;
+        let split = |sanctioned: bool| {
+            let sel: Vec<&ServiceOut> = services
+                .iter()
+                .filter(|s| s.sanctioned == sanctioned)
+                .collect();
+            let mut hosts: BTreeSet<IpAddr> = BTreeSet::new();
+            for (sid, a) in &self.services {
+                if inp.sanctioned.contains(&cat.service(*sid).id) == sanctioned {
+                    hosts.extend(a.hosts.iter().copied());
+                }
+            }
+            json!({
+                "services": sel.len(),
+                "hosts": hosts.len(),
+                "flows": sel.iter().map(|s| s.flows).sum::<u64>(),
+                "bytes_up": sel.iter().map(|s| s.bytes_up).sum::<u64>(),
+                "bytes_down": sel.iter().map(|s| s.bytes_down).sum::<u64>(),
+            })
+        };
+        let policy = json!({
+            "file": inp.policy_file,
+            "sanctioned_services": services.iter().filter(|s| s.sanctioned).count(),
+            "shadow_services": services.iter().filter(|s| !s.sanctioned).count(),
+            "sanctioned": split(true),
+            "shadow": split(false),
+        });
         json!({
             "schema": SCHEMA,
             "tool": {"name": "lanterne", "version": env!("CARGO_PKG_VERSION")},
@@ -518,6 +550,7 @@ impl Aggregator {
                 "doh_dot_byte_share": ratio(self.bytes_doh_dot, total_bytes),
                 "quic_undecryptable_byte_share": ratio(self.bytes_quic_undecryptable, total_bytes),
             },
+            "policy": policy,
             "services": services,
             "hosts": hosts,
             "timeline": {"bucket_seconds": bucket_s, "series": series},
@@ -527,7 +560,7 @@ impl Aggregator {
     /// CSV: one row per host × service (RFC 4180 quoting, UTF-8).
     pub fn csv(&self, cat: &Catalog, sanctioned: &BTreeSet<String>) -> String {
         let mut out = String::from(
-            "host,service,service_name,vendor,category,sanctioned,flows,bytes_up,bytes_down,first_seen,last_seen,names\r\n",
+            "host,service,service_name,vendor,category,sanctioned,flows,bytes_up,bytes_down,first_seen,last_seen,names,risk\r\n",
         );
         let mut rows: Vec<(u64, String, String, String)> = Vec::new();
         for (ip, h) in &self.hosts {
@@ -547,6 +580,7 @@ impl Aggregator {
                     rfc3339(hs.c.first),
                     rfc3339(hs.c.last),
                     names.join(" "),
+                    crate::risk::level(s).as_str().to_string(),
                 ]
                 .iter()
                 .map(|f| csv_field(f))
@@ -670,25 +704,58 @@ pub fn terminal_table(summary: &Value) -> String {
     if services.is_empty() {
         o.push_str("No generative-AI service seen.\n");
     } else {
-        o.push_str(&format!(
-            "{:<22} {:<16} {:<10} {:>6} {:>7} {:>11} {:>11}\n",
-            "SERVICE", "VENDOR", "CATEGORY", "HOSTS", "FLOWS", "SENT", "RECEIVED"
-        ));
-        for s in &services {
+        let has_policy = !summary["policy"]["file"].is_null();
+        let groups: Vec<(&str, Vec<&Value>)> = if has_policy {
+            vec![
+                (
+                    "Shadow AI (not sanctioned by the policy)",
+                    services
+                        .iter()
+                        .filter(|s| s["sanctioned"] != true)
+                        .collect(),
+                ),
+                (
+                    "Sanctioned",
+                    services
+                        .iter()
+                        .filter(|s| s["sanctioned"] == true)
+                        .collect(),
+                ),
+            ]
+        } else {
+            vec![("", services.iter().collect())]
+        };
+        for (title, list) in groups {
+            if !title.is_empty() {
+                o.push_str(&format!("{title}: {} service(s)\n", list.len()));
+            }
+            if list.is_empty() {
+                o.push('\n');
+                continue;
+            }
             o.push_str(&format!(
-                "{:<22} {:<16} {:<10} {:>6} {:>7} {:>11} {:>11}\n",
-                trunc(s["name"].as_str().unwrap_or(""), 22),
-                trunc(s["vendor"].as_str().unwrap_or(""), 16),
-                s["category"].as_str().unwrap_or(""),
-                s["hosts"].to_string(),
-                s["flows"].to_string(),
-                human_bytes(s["bytes_up"].as_u64().unwrap_or(0)),
-                human_bytes(s["bytes_down"].as_u64().unwrap_or(0)),
+                "{:<22} {:<16} {:<10} {:<3} {:<6} {:>6} {:>7} {:>11} {:>11}\n",
+                "SERVICE", "VENDOR", "CATEGORY", "CC", "RISK", "HOSTS", "FLOWS", "SENT", "RECEIVED"
             ));
+            for s in list {
+                o.push_str(&format!(
+                    "{:<22} {:<16} {:<10} {:<3} {:<6} {:>6} {:>7} {:>11} {:>11}\n",
+                    trunc(s["name"].as_str().unwrap_or(""), 22),
+                    trunc(s["vendor"].as_str().unwrap_or(""), 16),
+                    s["category"].as_str().unwrap_or(""),
+                    s["country"].as_str().unwrap_or(""),
+                    s["risk"].as_str().unwrap_or(""),
+                    s["hosts"].to_string(),
+                    s["flows"].to_string(),
+                    human_bytes(s["bytes_up"].as_u64().unwrap_or(0)),
+                    human_bytes(s["bytes_down"].as_u64().unwrap_or(0)),
+                ));
+            }
+            o.push('\n');
         }
         let hosts = summary["hosts"].as_array().cloned().unwrap_or_default();
         o.push_str(&format!(
-            "\n{:<40} {:>7} {:>11}  SERVICES\n",
+            "{:<40} {:>7} {:>11}  SERVICES\n",
             "HOST", "FLOWS", "SENT"
         ));
         for h in hosts.iter().take(20) {

@@ -53,10 +53,26 @@ pub struct Service {
     pub notes: Option<String>,
     #[serde(default)]
     pub source: Option<String>,
+    /// Data-use facts (see signatures/README.md and docs/RISK.md):
+    /// "yes" | "opt-out" | "no" | "unknown".
+    #[serde(default)]
+    pub trains_on_inputs: Option<String>,
+    /// "none" | "short" | "long" | "unknown".
+    #[serde(default)]
+    pub retention: Option<String>,
+    /// A business tier that contractually excludes training exists.
+    #[serde(default)]
+    pub enterprise_offer: Option<bool>,
     /// File the service was read from (not in the TOML).
     #[serde(skip)]
     pub file: String,
+    /// Added by a policy file (an organisation's own AI tool).
+    #[serde(skip)]
+    pub internal: bool,
 }
+
+pub const TRAINS_VALUES: &[&str] = &["yes", "opt-out", "no", "unknown"];
+pub const RETENTION_VALUES: &[&str] = &["none", "short", "long", "unknown"];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -204,6 +220,14 @@ impl Catalog {
         Ok(cat)
     }
 
+    /// Adds services from a policy file (internal AI tools) to the catalog.
+    pub fn add_internal(&mut self, services: Vec<Service>) {
+        for mut s in services {
+            s.internal = true;
+            self.add_service(s);
+        }
+    }
+
     fn add_service(&mut self, s: Service) {
         let idx = self.services.len() as u16;
         let where_ = format!("{}: service {:?}", s.file, s.id);
@@ -226,12 +250,34 @@ impl Catalog {
             self.problems
                 .push(format!("{where_}: no domains and no cidrs"));
         }
-        if s.source
-            .as_deref()
-            .map_or(true, |x| !x.starts_with("https://"))
+        if !s.internal
+            && s.source
+                .as_deref()
+                .map_or(true, |x| !x.starts_with("https://"))
         {
-            self.warnings
-                .push(format!("{where_}: no https source link"));
+            self.problems
+                .push(format!("{where_}: missing https source link"));
+        }
+        match s.trains_on_inputs.as_deref() {
+            Some(v) if !TRAINS_VALUES.contains(&v) => self.problems.push(format!(
+                "{where_}: trains_on_inputs must be one of {TRAINS_VALUES:?}"
+            )),
+            None if !s.internal => self.warnings.push(format!("{where_}: no trains_on_inputs")),
+            _ => {}
+        }
+        match s.retention.as_deref() {
+            Some(v) if !RETENTION_VALUES.contains(&v) => self.problems.push(format!(
+                "{where_}: retention must be one of {RETENTION_VALUES:?}"
+            )),
+            None if !s.internal => self.warnings.push(format!("{where_}: no retention")),
+            _ => {}
+        }
+        if !s.internal
+            && (s.country.len() != 2 || !s.country.bytes().all(|b| b.is_ascii_uppercase()))
+        {
+            self.problems.push(format!(
+                "{where_}: country must be an ISO 3166-1 alpha-2 code"
+            ));
         }
         for d in &s.domains {
             let pat = d.trim().trim_end_matches('.').to_ascii_lowercase();
@@ -419,6 +465,7 @@ id = "openai-api"
 name = "OpenAI API"
 vendor = "OpenAI"
 category = "api"
+country = "US"
 domains = ["api.openai.com"]
 cidrs = ["192.0.2.0/24"]
 source = "https://example.org"
@@ -469,7 +516,8 @@ category = "nope"
 domains = ["a.example", "a.example", "bad..name"]
 "#;
         let c = Catalog::from_sources(&[("t.toml".into(), t.into())]).unwrap();
-        assert_eq!(c.problems.len(), 4, "{:?}", c.problems);
+        // id, category, missing source, country, duplicate pattern, bad pattern
+        assert_eq!(c.problems.len(), 6, "{:?}", c.problems);
         assert!(Catalog::from_sources(&[("t.toml".into(), "[[service]]\nid=1".into())]).is_err());
     }
 

@@ -276,7 +276,7 @@ fn custom_catalog_replaces_builtin() {
     let cat = dir.join("mine.toml");
     std::fs::write(
         &cat,
-        "[[service]]\nid = \"internal-llm\"\nname = \"Internal LLM\"\nvendor = \"Us\"\ncategory = \"chat\"\ndomains = [\"*.oaistatic.com\"]\nsource = \"https://example.org\"\n",
+        "[[service]]\nid = \"internal-llm\"\nname = \"Internal LLM\"\nvendor = \"Us\"\ncategory = \"chat\"\ncountry = \"FR\"\ndomains = [\"*.oaistatic.com\"]\nsource = \"https://example.org\"\n",
     )
     .unwrap();
     let json = dir.join("s.json");
