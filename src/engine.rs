@@ -18,7 +18,8 @@ use rustc_hash::FxHashMap;
 use crate::decode::{self, tcpflag, Frag, Outcome, Packet, PROTO_TCP, PROTO_UDP};
 use crate::facts::{Fact, FactSink};
 use crate::flow::{
-    AppState, Bucket, Expiry, Flow, FlowKey, Inspect, QuicState, QuicStatus, Via, SERVER_PORTS,
+    AppState, Bucket, Expiry, Flow, FlowKey, FlowTable, Inspect, QuicState, QuicStatus, Via,
+    SERVER_PORTS,
 };
 use crate::proto::{dns, fingerprint, h2, http, quic, reasm::Push, reasm::Stream, tls};
 use crate::signatures::Catalog;
@@ -122,7 +123,7 @@ struct DnsEntry {
 pub struct Engine<'c> {
     cfg: Config,
     catalog: &'c Catalog,
-    flows: FxHashMap<FlowKey, Flow>,
+    flows: FlowTable,
     expiry: Expiry,
     dns_cache: FxHashMap<(IpAddr, IpAddr), DnsEntry>,
     now: i64,
@@ -132,6 +133,11 @@ pub struct Engine<'c> {
     facts: Option<FactSink>,
     /// Scratch buffer for decrypting QUIC Initials (no allocation per packet).
     quic_buf: Vec<u8>,
+    /// This worker's shard and the number of shards (see [`Engine::set_shard`]).
+    shard_id: u32,
+    shards: u32,
+    /// Processing a DNS flow another worker owns (see `process`).
+    shadow: bool,
 }
 
 /// Context of the current frame for facts.
@@ -143,19 +149,64 @@ struct FrameCtx {
 
 impl<'c> Engine<'c> {
     pub fn new(cfg: Config, catalog: &'c Catalog, facts: Option<Box<dyn Write + Send>>) -> Self {
+        Self::with_facts(cfg, catalog, facts.map(FactSink::new))
+    }
+
+    /// An engine with a given fact sink (e.g. [`FactSink::memory`] for workers).
+    pub fn with_facts(cfg: Config, catalog: &'c Catalog, facts: Option<FactSink>) -> Self {
         Engine {
+            flows: FlowTable::with_capacity(cfg.max_flows.min(1 << 16)),
             cfg,
             catalog,
-            flows: FxHashMap::default(),
             expiry: Expiry::default(),
             dns_cache: FxHashMap::default(),
             now: i64::MIN,
             next_check: i64::MIN,
             serial: 0,
             stats: Stats::default(),
-            facts: facts.map(FactSink::new),
+            facts,
             quic_buf: Vec::with_capacity(2048),
+            shard_id: 0,
+            shards: 1,
+            shadow: false,
         }
+    }
+
+    /// Makes this engine worker `id` of `n`. Every worker sees every packet;
+    /// a flow belongs to the worker its symmetric hash picks, so both
+    /// directions land on the same worker. DNS flows are the exception: every
+    /// worker follows all of them (their answers name other workers' flows,
+    /// and reading them in packet order makes DNS-learned names independent
+    /// of the number of workers and of thread timing), but only the owner
+    /// reports them. Packet-level counters are kept by worker 0 only.
+    pub fn set_shard(&mut self, id: u32, n: u32) {
+        self.shard_id = id;
+        self.shards = n.max(1);
+        self.cfg.max_flows = (self.cfg.max_flows / self.shards as usize).max(1);
+    }
+
+    /// The input file being read (facts of several workers are merged by (file, frame)).
+    pub fn set_file(&mut self, index: u32) {
+        if let Some(fs) = self.facts.as_mut() {
+            fs.file_index = index;
+        }
+    }
+
+    /// Facts kept in memory (worker mode).
+    pub fn take_facts(&mut self) -> Vec<(u32, u64, String)> {
+        self.facts
+            .as_mut()
+            .map(|f| f.take_memory())
+            .unwrap_or_default()
+    }
+
+    fn primary(&self) -> bool {
+        self.shard_id == 0
+    }
+
+    /// Worker 0 keeps the packet-level counters.
+    pub fn is_primary(&self) -> bool {
+        self.primary()
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -168,9 +219,12 @@ impl<'c> Engine<'c> {
 
     /// Processes one frame.
     pub fn process(&mut self, raw: &RawPacket<'_>, sink: &mut dyn FlowSink) {
-        self.stats.packets += 1;
-        self.stats.bytes += raw.orig_len as u64;
-        self.stats.see_time(raw.ts_ns);
+        let primary = self.primary();
+        if primary {
+            self.stats.packets += 1;
+            self.stats.bytes += raw.orig_len as u64;
+            self.stats.see_time(raw.ts_ns);
+        }
         if raw.ts_ns > self.now {
             self.now = raw.ts_ns;
         }
@@ -181,64 +235,97 @@ impl<'c> Engine<'c> {
         let pkt = match decode::decode(raw.linktype, raw.data) {
             Outcome::Ip(p) => p,
             Outcome::NonIp => {
-                self.stats.non_ip += 1;
+                if primary {
+                    self.stats.non_ip += 1;
+                }
                 return;
             }
             Outcome::Undecodable(reason) => {
-                self.stats.undecodable(reason);
+                if primary {
+                    self.stats.undecodable(reason);
+                }
                 return;
             }
         };
-        if pkt.tunnels > 0 {
-            self.stats.tunneled += 1;
-        }
-        if pkt.frag != Frag::No {
-            self.stats.fragments += 1;
-            if pkt.frag == Frag::Later {
-                return;
+        if primary {
+            if pkt.tunnels > 0 {
+                self.stats.tunneled += 1;
+            }
+            if pkt.frag != Frag::No {
+                self.stats.fragments += 1;
+            }
+            if pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP {
+                self.stats.other_ip += 1;
             }
         }
-        if pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP {
-            self.stats.other_ip += 1;
+        if pkt.frag == Frag::Later || (pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP) {
             return;
         }
         let ctx = FrameCtx {
             frame: raw.frame,
             ts: raw.ts_ns,
         };
-        self.packet(&pkt, ctx, sink);
+        let (key, src_is_a) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
+        if self.shards > 1 && (key.shard_hash() % self.shards as u64) as u32 != self.shard_id {
+            if !(is_dns_port(pkt.sport) || is_dns_port(pkt.dport)) {
+                return;
+            }
+            // Another worker's DNS flow: follow it for the DNS cache only,
+            // with counters and facts going nowhere.
+            let stats = std::mem::take(&mut self.stats);
+            let facts = self.facts.take();
+            self.shadow = true;
+            self.packet(&pkt, key, src_is_a, ctx, sink);
+            self.shadow = false;
+            self.stats = stats;
+            self.facts = facts;
+            return;
+        }
+        self.packet(&pkt, key, src_is_a, ctx, sink);
     }
 
-    fn packet(&mut self, pkt: &Packet<'_>, ctx: FrameCtx, sink: &mut dyn FlowSink) {
-        let (key, src_is_a) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
+    fn packet(
+        &mut self,
+        pkt: &Packet<'_>,
+        key: FlowKey,
+        src_is_a: bool,
+        ctx: FrameCtx,
+        sink: &mut dyn FlowSink,
+    ) {
         let is_tcp = pkt.proto == PROTO_TCP;
         let syn_only = is_tcp && pkt.tcp_flags & (tcpflag::SYN | tcpflag::ACK) == tcpflag::SYN;
 
+        let mut idx = self.flows.find(&key);
         // A new SYN on a closed flow starts a new flow (port reuse).
         if syn_only {
-            if let Some(f) = self.flows.get(&key) {
-                if f.closed() {
-                    let f = self.flows.remove(&key).expect("present");
+            if let Some(i) = idx {
+                if self.flows.get(i).is_some_and(|f| f.closed()) {
+                    let f = self.flows.remove(i).expect("present");
                     self.finish(f, EndReason::Closed, sink);
+                    idx = None;
                 }
             }
         }
-        if !self.flows.contains_key(&key) {
-            if self.flows.len() >= self.cfg.max_flows {
-                self.evict_one(sink);
+        let idx = match idx {
+            Some(i) => i,
+            None => {
+                if self.flows.len() >= self.cfg.max_flows {
+                    self.evict_one(sink);
+                }
+                let flow = self.new_flow(pkt, src_is_a, ctx.ts);
+                let timeout = if is_tcp {
+                    self.cfg.tcp_timeout_ns
+                } else {
+                    self.cfg.udp_timeout_ns
+                };
+                let (i, gen) = self.flows.insert(key, flow);
+                self.expiry.push(ctx.ts.saturating_add(timeout), i, gen);
+                self.stats.flows += 1;
+                i
             }
-            let flow = self.new_flow(pkt, src_is_a, ctx.ts);
-            let timeout = if is_tcp {
-                self.cfg.tcp_timeout_ns
-            } else {
-                self.cfg.udp_timeout_ns
-            };
-            self.expiry.push(ctx.ts.saturating_add(timeout), key);
-            self.flows.insert(key, flow);
-            self.stats.flows += 1;
-        }
+        };
         let bucket_ns = self.cfg.bucket_ns;
-        let flow = self.flows.get_mut(&key).expect("inserted above");
+        let flow = self.flows.get_mut(idx).expect("present");
         let up = flow.client_is_a == src_is_a;
         if ctx.ts > flow.last_ns {
             flow.last_ns = ctx.ts;
@@ -284,7 +371,8 @@ impl<'c> Engine<'c> {
                 return;
             }
             if dns_port {
-                self.dns_udp(pkt, ctx);
+                let client = flow.client;
+                self.dns_udp(pkt, ctx, client, up);
                 return;
             }
             if !up && pkt.payload[0] & 0x80 != 0 {
@@ -327,12 +415,13 @@ impl<'c> Engine<'c> {
                 // strict content check on a flow's first datagrams only.
                 flow.udp_probes += 1;
                 if dns::looks_like_dns(pkt.payload) {
-                    self.dns_udp(pkt, ctx);
+                    let client = flow.client;
+                    self.dns_udp(pkt, ctx, client, up);
                 }
             }
             return;
         }
-        let flow = self.flows.get_mut(&key).expect("present");
+        let flow = self.flows.get_mut(idx).expect("present");
         if flow.inspect.is_some() {
             Self::inspect_tcp(
                 flow,
@@ -428,6 +517,7 @@ impl<'c> Engine<'c> {
             past_buckets: Vec::new(),
             evicted: false,
             udp_probes: 0,
+            shadow: self.shadow,
             sni_via: Via::TlsSni,
             quic: None,
             quic_status: QuicStatus::None,
@@ -905,12 +995,7 @@ impl<'c> Engine<'c> {
         }
     }
 
-    fn dns_udp(&mut self, pkt: &Packet<'_>, ctx: FrameCtx) {
-        let key = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
-        let (client, up) = match self.flows.get(&key.0) {
-            Some(f) => (f.client, f.client_is_a == key.1),
-            None => (pkt.src, true),
-        };
+    fn dns_udp(&mut self, pkt: &Packet<'_>, ctx: FrameCtx, client: IpAddr, up: bool) {
         handle_dns_message(
             pkt.payload,
             pkt,
@@ -938,13 +1023,13 @@ impl<'c> Engine<'c> {
             if d > now {
                 break;
             }
-            let (_, key) = self.expiry.pop().expect("peeked");
-            let Some(f) = self.flows.get(&key) else {
+            let (_, idx, gen) = self.expiry.pop().expect("peeked");
+            let Some(f) = self.flows.get_gen(idx, gen) else {
                 continue;
             };
             let deadline = self.deadline(f);
             if deadline <= now {
-                let f = self.flows.remove(&key).expect("present");
+                let f = self.flows.remove(idx).expect("present");
                 let reason = if f.closed() {
                     EndReason::Closed
                 } else {
@@ -952,7 +1037,7 @@ impl<'c> Engine<'c> {
                 };
                 self.finish(f, reason, sink);
             } else {
-                self.expiry.push(deadline, key);
+                self.expiry.push(deadline, idx, gen);
             }
         }
     }
@@ -970,19 +1055,19 @@ impl<'c> Engine<'c> {
 
     /// The table is full: end the flow with the earliest deadline.
     fn evict_one(&mut self, sink: &mut dyn FlowSink) {
-        while let Some((_, key)) = self.expiry.pop() {
-            let Some(f) = self.flows.get(&key) else {
+        while let Some((_, idx, gen)) = self.expiry.pop() {
+            let Some(f) = self.flows.get_gen(idx, gen) else {
                 continue;
             };
             let deadline = self.deadline(f);
             // Stale entries are re-queued; the loop ends at the first current one.
             if let Some(next) = self.expiry.peek_deadline() {
                 if deadline > next {
-                    self.expiry.push(deadline, key);
+                    self.expiry.push(deadline, idx, gen);
                     continue;
                 }
             }
-            let mut f = self.flows.remove(&key).expect("present");
+            let mut f = self.flows.remove(idx).expect("present");
             f.evicted = true;
             self.stats.evicted_flows += 1;
             self.finish(f, EndReason::Evicted, sink);
@@ -992,8 +1077,7 @@ impl<'c> Engine<'c> {
 
     /// Ends every flow still open (end of input), in creation order.
     pub fn flush(&mut self, sink: &mut dyn FlowSink) {
-        let mut all: Vec<Flow> = self.flows.drain().map(|(_, f)| f).collect();
-        all.sort_by_key(|f| f.serial);
+        let all = self.flows.drain_all();
         self.expiry.clear();
         for f in all {
             self.finish(f, EndReason::EndOfInput, sink);
@@ -1009,6 +1093,10 @@ impl<'c> Engine<'c> {
     }
 
     fn finish(&mut self, mut f: Flow, end: EndReason, sink: &mut dyn FlowSink) {
+        if f.shadow {
+            // Another worker reports this DNS flow.
+            return;
+        }
         if f.bucket.up + f.bucket.down > 0 || f.past_buckets.is_empty() {
             f.past_buckets.push(f.bucket);
         }
@@ -1388,7 +1476,9 @@ fn handle_dns_message(
         }
     }
     // Learn names from responses: the client is the response's destination.
-    if !m.is_response || m.rcode != 0 || flavor != "dns" {
+    // Only answers from port 53 teach names: every worker follows those flows
+    // (see Engine::set_shard), so what is learned does not depend on workers.
+    if !m.is_response || m.rcode != 0 || flavor != "dns" || pkt.sport != 53 {
         return;
     }
     let Some(q) = m.questions.first() else {

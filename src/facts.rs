@@ -111,8 +111,14 @@ fn js(s: &str) -> String {
 }
 
 /// Writes facts as NDJSON; remembers the first write error.
+///
+/// With several workers each one keeps its facts in memory, keyed by (input
+/// file, frame), and they are merged in frame order at the end.
 pub struct FactSink {
-    out: BufWriter<Box<dyn Write + Send>>,
+    out: Option<BufWriter<Box<dyn Write + Send>>>,
+    memory: Vec<(u32, u64, String)>,
+    /// Index of the input file being read (memory mode).
+    pub file_index: u32,
     error: Option<String>,
     pub written: u64,
 }
@@ -120,10 +126,28 @@ pub struct FactSink {
 impl FactSink {
     pub fn new(w: Box<dyn Write + Send>) -> Self {
         FactSink {
-            out: BufWriter::with_capacity(256 * 1024, w),
+            out: Some(BufWriter::with_capacity(256 * 1024, w)),
+            memory: Vec::new(),
+            file_index: 0,
             error: None,
             written: 0,
         }
+    }
+
+    /// A sink that keeps lines in memory for a later merge.
+    pub fn memory() -> Self {
+        FactSink {
+            out: None,
+            memory: Vec::new(),
+            file_index: 0,
+            error: None,
+            written: 0,
+        }
+    }
+
+    /// The lines kept in memory: (file index, frame, line).
+    pub fn take_memory(&mut self) -> Vec<(u32, u64, String)> {
+        std::mem::take(&mut self.memory)
     }
 
     pub fn write(&mut self, f: &Fact<'_>) {
@@ -177,16 +201,23 @@ impl FactSink {
             )),
         }
         line.push_str("}\n");
-        if let Err(e) = self.out.write_all(line.as_bytes()) {
-            self.error = Some(e.to_string());
-        }
         self.written += 1;
+        match self.out.as_mut() {
+            Some(out) => {
+                if let Err(e) = out.write_all(line.as_bytes()) {
+                    self.error = Some(e.to_string());
+                }
+            }
+            None => self.memory.push((self.file_index, f.frame, line)),
+        }
     }
 
     pub fn flush(&mut self) {
-        if let Err(e) = self.out.flush() {
-            if self.error.is_none() {
-                self.error = Some(e.to_string());
+        if let Some(out) = self.out.as_mut() {
+            if let Err(e) = out.flush() {
+                if self.error.is_none() {
+                    self.error = Some(e.to_string());
+                }
             }
         }
     }

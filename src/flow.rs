@@ -176,6 +176,8 @@ pub struct Flow {
     pub evicted: bool,
     /// UDP datagrams checked for DNS on a non-DNS port.
     pub udp_probes: u8,
+    /// A DNS flow another worker owns: followed for its answers, not reported.
+    pub shadow: bool,
     /// Where `sni` came from: a TLS-over-TCP or a QUIC ClientHello.
     pub sni_via: Via,
     /// QUIC Initial decryption state while inspecting.
@@ -219,22 +221,136 @@ impl Flow {
     }
 }
 
-/// Idle-expiry schedule: a min-heap of (deadline, key). Each flow has exactly
-/// one entry; an entry whose flow was refreshed since is re-queued with the
-/// new deadline when popped, so refreshing a flow costs nothing per packet.
+/// The flow table: a hash index from key to a slot in a slab of flows.
+///
+/// Slots are reused (free list) and carry a generation number, so the expiry
+/// schedule can refer to a flow by (slot, generation) — small, cheap to
+/// compare — and notice when a slot was reused. The index maps only 40-byte
+/// keys to 4-byte slots, which keeps it cache-friendly; the flows themselves
+/// stay put in the slab (no move on rehash).
+#[derive(Debug, Default)]
+pub struct FlowTable {
+    index: rustc_hash::FxHashMap<FlowKey, u32>,
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+#[derive(Debug)]
+struct Slot {
+    key: FlowKey,
+    gen: u32,
+    flow: Option<Flow>,
+}
+
+impl FlowTable {
+    pub fn with_capacity(n: usize) -> FlowTable {
+        let mut index = rustc_hash::FxHashMap::default();
+        index.reserve(n);
+        FlowTable {
+            index,
+            slots: Vec::with_capacity(n),
+            free: Vec::new(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+
+    #[inline]
+    pub fn find(&self, key: &FlowKey) -> Option<u32> {
+        self.index.get(key).copied()
+    }
+
+    /// Inserts a flow for a key that is not in the table; returns (slot, generation).
+    pub fn insert(&mut self, key: FlowKey, flow: Flow) -> (u32, u32) {
+        let idx = match self.free.pop() {
+            Some(i) => {
+                let s = &mut self.slots[i as usize];
+                s.key = key;
+                s.flow = Some(flow);
+                i
+            }
+            None => {
+                self.slots.push(Slot {
+                    key,
+                    gen: 0,
+                    flow: Some(flow),
+                });
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.index.insert(key, idx);
+        (idx, self.slots[idx as usize].gen)
+    }
+
+    #[inline]
+    pub fn get(&self, idx: u32) -> Option<&Flow> {
+        self.slots.get(idx as usize).and_then(|s| s.flow.as_ref())
+    }
+
+    #[inline]
+    pub fn get_mut(&mut self, idx: u32) -> Option<&mut Flow> {
+        self.slots
+            .get_mut(idx as usize)
+            .and_then(|s| s.flow.as_mut())
+    }
+
+    /// The flow in `idx` if it is still the one of generation `gen`.
+    pub fn get_gen(&self, idx: u32, gen: u32) -> Option<&Flow> {
+        let s = self.slots.get(idx as usize)?;
+        if s.gen == gen {
+            s.flow.as_ref()
+        } else {
+            None
+        }
+    }
+
+    pub fn remove(&mut self, idx: u32) -> Option<Flow> {
+        let s = self.slots.get_mut(idx as usize)?;
+        let flow = s.flow.take()?;
+        self.index.remove(&s.key);
+        s.gen = s.gen.wrapping_add(1);
+        self.free.push(idx);
+        Some(flow)
+    }
+
+    /// Removes every flow, in creation order (`serial`).
+    pub fn drain_all(&mut self) -> Vec<Flow> {
+        let mut all: Vec<Flow> = self
+            .slots
+            .iter_mut()
+            .filter_map(|s| s.flow.take())
+            .collect();
+        all.sort_by_key(|f| f.serial);
+        self.index.clear();
+        self.slots.clear();
+        self.free.clear();
+        all
+    }
+}
+
+/// Idle-expiry schedule: a min-heap of (deadline, slot, generation). Each
+/// flow has exactly one entry; an entry whose flow was refreshed since is
+/// re-queued with the new deadline when popped, so refreshing a flow costs
+/// nothing per packet.
 #[derive(Debug, Default)]
 pub struct Expiry {
-    heap: BinaryHeap<Reverse<(i64, FlowKey)>>,
+    heap: BinaryHeap<Reverse<(i64, u32, u32)>>,
 }
 
 impl Expiry {
-    pub fn push(&mut self, deadline: i64, key: FlowKey) {
-        self.heap.push(Reverse((deadline, key)));
+    pub fn push(&mut self, deadline: i64, idx: u32, gen: u32) {
+        self.heap.push(Reverse((deadline, idx, gen)));
     }
     pub fn peek_deadline(&self) -> Option<i64> {
-        self.heap.peek().map(|Reverse((d, _))| *d)
+        self.heap.peek().map(|Reverse((d, _, _))| *d)
     }
-    pub fn pop(&mut self) -> Option<(i64, FlowKey)> {
+    pub fn pop(&mut self) -> Option<(i64, u32, u32)> {
         self.heap.pop().map(|Reverse(x)| x)
     }
     pub fn len(&self) -> usize {

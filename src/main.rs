@@ -81,7 +81,7 @@ struct ReadArgs {
     /// Write one NDJSON line per extracted fact (SNI, DNS, HTTP Host), '-' for stdout.
     #[arg(long, value_name = "FILE")]
     facts: Option<String>,
-    /// Worker threads (default: all cores). This release analyses on one worker.
+    /// Worker threads (default: all cores). Plain files only; stdin and gzip use one.
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
     /// Hard cap on flows tracked at once (the oldest idle one is evicted, counted).
@@ -281,40 +281,85 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         fingerprints: a.events.is_some(),
         ..Config::default()
     };
-    let facts = a.facts.as_deref().map(open_out).transpose()?;
-    let events = a.events.as_deref().map(open_out).transpose()?;
-    let mut agg = Aggregator::new(AggOptions {
+    let facts_out = a.facts.as_deref().map(open_out).transpose()?;
+    let events = a
+        .events
+        .as_deref()
+        .map(open_out)
+        .transpose()?
+        .map(report::shared_writer);
+    let agg_opts = AggOptions {
         internal,
         bucket_seconds: a.bucket_seconds,
         events,
         events_all: a.events_all,
-    });
-    let mut engine = Engine::new(cfg, &catalog, facts);
+    };
     let show_progress = !a.quiet
         && match a.progress {
             When::Always => true,
             When::Never => false,
             When::Auto => io::stderr().is_terminal(),
         };
-    let mut read_errors: Vec<String> = Vec::new();
-    for path in &a.files {
-        if let Err(e) = read_one(path, &mut engine, &mut agg, show_progress) {
-            eprintln!("lanterne: {e}");
-            read_errors.push(e);
-        }
-    }
-    engine.flush(&mut agg);
+    let threads = match a.threads {
+        Some(0) => return Err(Fail::Usage("--threads must be at least 1".into())),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    // Workers each read the input themselves: only for plain files (stdin
+    // can be read once; a gzip stream would be decompressed once per worker).
+    let threads = if threads > 1 && a.files.iter().all(|f| is_plain_file(f)) {
+        threads.min(64)
+    } else {
+        1
+    };
     let mut write_errors = Vec::new();
-    if let Some(e) = engine.facts_error() {
-        write_errors.push(format!("--facts: {e}"));
-    }
+    let (stats, mut agg, read_errors) = if threads == 1 {
+        let mut agg = Aggregator::new(agg_opts);
+        let mut engine = Engine::new(cfg, &catalog, facts_out);
+        let mut read_errors: Vec<String> = Vec::new();
+        for (i, path) in a.files.iter().enumerate() {
+            engine.set_file(i as u32);
+            if let Err(e) = read_one(path, &mut engine, &mut agg, show_progress) {
+                eprintln!("lanterne: {e}");
+                read_errors.push(e);
+            }
+        }
+        engine.flush(&mut agg);
+        if let Some(e) = engine.facts_error() {
+            write_errors.push(format!("--facts: {e}"));
+        }
+        (engine.stats.clone(), agg, read_errors)
+    } else {
+        let (stats, agg, read_errors, facts) = run_workers(
+            threads,
+            &cfg,
+            &catalog,
+            &agg_opts,
+            &a.files,
+            facts_out.is_some(),
+            show_progress,
+        );
+        for e in &read_errors {
+            eprintln!("lanterne: {e}");
+        }
+        if let Some(mut out) = facts_out {
+            let res = facts
+                .iter()
+                .try_for_each(|(_, _, l)| out.write_all(l.as_bytes()))
+                .and_then(|_| out.flush());
+            if let Err(e) = res {
+                write_errors.push(format!("--facts: {e}"));
+            }
+        }
+        (stats, agg, read_errors)
+    };
     if let Some(e) = agg.finish_events() {
         write_errors.push(format!("--events: {e}"));
     }
     let sanctioned = policy.sanctioned.clone();
     let summary = agg.summary(&SummaryInput {
         inputs: &a.files,
-        stats: &engine.stats,
+        stats: &stats,
         catalog: &catalog,
         sanctioned: &sanctioned,
         policy_file: policy.file.as_deref(),
@@ -349,6 +394,79 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         return Ok(3);
     }
     Ok(0)
+}
+
+/// A regular, uncompressed file (several workers can each read it).
+fn is_plain_file(path: &str) -> bool {
+    if path == "-" {
+        return false;
+    }
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    if !f.metadata().is_ok_and(|m| m.is_file()) {
+        return false;
+    }
+    let mut magic = [0u8; 2];
+    !(f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b])
+}
+
+type WorkerResult = (
+    lanterne::stats::Stats,
+    Aggregator,
+    Vec<String>,
+    Vec<(u32, u64, String)>,
+);
+
+/// Runs `n` workers over all inputs (see `Engine::set_shard`) and merges
+/// their results: the summary is the same whatever `n`.
+fn run_workers(
+    n: usize,
+    cfg: &Config,
+    catalog: &Catalog,
+    agg_opts: &AggOptions,
+    files: &[String],
+    facts: bool,
+    progress: bool,
+) -> WorkerResult {
+    let results: Vec<WorkerResult> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..n)
+            .map(|w| {
+                let cfg = cfg.clone();
+                let opts = agg_opts.clone();
+                s.spawn(move || {
+                    let mut agg = Aggregator::new(opts);
+                    let sink = facts.then(lanterne::facts::FactSink::memory);
+                    let mut engine = Engine::with_facts(cfg, catalog, sink);
+                    engine.set_shard(w as u32, n as u32);
+                    let mut errors = Vec::new();
+                    for (i, path) in files.iter().enumerate() {
+                        engine.set_file(i as u32);
+                        if let Err(e) = read_one(path, &mut engine, &mut agg, progress && w == 0) {
+                            errors.push(e);
+                        }
+                    }
+                    engine.flush(&mut agg);
+                    let facts = engine.take_facts();
+                    (engine.stats.clone(), agg, errors, facts)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("worker panicked"))
+            .collect()
+    });
+    let mut it = results.into_iter();
+    let (mut stats, mut agg, errors, mut facts) = it.next().expect("at least one worker");
+    for (s, a, _, f) in it {
+        stats.merge(&s);
+        agg.merge(a);
+        facts.extend(f);
+    }
+    // Frame order, as one worker would have written them.
+    facts.sort_by_key(|(file, frame, _)| (*file, *frame));
+    (stats, agg, errors, facts)
 }
 
 /// Reads one input into the engine. Errors are "file: offset N: reason".
@@ -400,8 +518,10 @@ fn pump<S: PacketSource>(
             }
         }
     }
-    for (reason, n) in src.anomalies() {
-        engine.stats.anomaly_n(reason, n);
+    if engine.is_primary() {
+        for (reason, n) in src.anomalies() {
+            engine.stats.anomaly_n(reason, n);
+        }
     }
     result
 }

@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -72,7 +73,34 @@ struct Counts {
     last: i64,
 }
 
+/// Most names kept per host and service.
+const MAX_NAMES: usize = 64;
+
+/// Keeps the alphabetically first [`MAX_NAMES`] names (a rule that does not
+/// depend on the order flows end in, or on how they were split).
+fn insert_name(set: &mut BTreeSet<String>, n: String) {
+    set.insert(n);
+    if set.len() > MAX_NAMES {
+        set.pop_last();
+    }
+}
+
 impl Counts {
+    fn merge(&mut self, o: &Counts) {
+        if o.flows == 0 {
+            return;
+        }
+        if self.flows == 0 || o.first < self.first {
+            self.first = o.first;
+        }
+        if self.flows == 0 || o.last > self.last {
+            self.last = o.last;
+        }
+        self.flows += o.flows;
+        self.up += o.up;
+        self.down += o.down;
+    }
+
     fn add(&mut self, r: &FlowRecord) {
         if self.flows == 0 || r.ts_start < self.first {
             self.first = r.ts_start;
@@ -108,11 +136,20 @@ struct HostAgg {
     services: BTreeMap<u16, HostSvc>,
 }
 
+/// A writer several workers share (one event line at a time).
+pub type SharedWriter = Arc<Mutex<BufWriter<Box<dyn Write + Send>>>>;
+
+/// Wraps a writer for [`AggOptions::events`].
+pub fn shared_writer(w: Box<dyn Write + Send>) -> SharedWriter {
+    Arc::new(Mutex::new(BufWriter::with_capacity(256 * 1024, w)))
+}
+
 /// Options for what the aggregator writes besides the summary.
+#[derive(Clone)]
 pub struct AggOptions {
     pub internal: Vec<Cidr>,
     pub bucket_seconds: u64,
-    pub events: Option<Box<dyn Write + Send>>,
+    pub events: Option<SharedWriter>,
     pub events_all: bool,
 }
 
@@ -137,7 +174,7 @@ pub struct Aggregator {
     pub flows_quic: u64,
     pub flows_dns: u64,
     pub bytes_dns: u64,
-    events: Option<BufWriter<Box<dyn Write + Send>>>,
+    events: Option<SharedWriter>,
     events_all: bool,
     events_error: Option<String>,
 }
@@ -164,7 +201,7 @@ impl Aggregator {
             flows_quic: 0,
             flows_dns: 0,
             bytes_dns: 0,
-            events: opts.events.map(|w| BufWriter::with_capacity(256 * 1024, w)),
+            events: opts.events,
             events_all: opts.events_all,
             events_error: None,
         }
@@ -175,7 +212,8 @@ impl Aggregator {
     }
 
     pub fn finish_events(&mut self) -> Option<String> {
-        if let Some(w) = self.events.as_mut() {
+        if let Some(w) = self.events.as_ref() {
+            let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
             if let Err(e) = w.flush() {
                 self.events_error.get_or_insert(e.to_string());
             }
@@ -184,9 +222,9 @@ impl Aggregator {
     }
 
     fn write_event(&mut self, r: &FlowRecord, cat: &Catalog) {
-        let Some(w) = self.events.as_mut() else {
+        if self.events.is_none() {
             return;
-        };
+        }
         if r.service.is_none() && !self.events_all {
             return;
         }
@@ -218,9 +256,63 @@ impl Aggregator {
         });
         let mut line = ev.to_string();
         line.push('\n');
-        if let Err(e) = w.write_all(line.as_bytes()) {
+        let res = {
+            let w = self.events.as_ref().expect("checked above");
+            let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
+            w.write_all(line.as_bytes())
+        };
+        if let Err(e) = res {
             self.events_error.get_or_insert(e.to_string());
             self.events = None;
+        }
+    }
+
+    /// Adds another worker's aggregates (sums, unions, minima and maxima:
+    /// the result does not depend on how flows were split between workers).
+    pub fn merge(&mut self, o: Aggregator) {
+        self.flows_total += o.flows_total;
+        self.flows_external += o.flows_external;
+        self.flows_named += o.flows_named;
+        self.flows_unnamed += o.flows_unnamed;
+        self.bytes_named += o.bytes_named;
+        self.bytes_unnamed += o.bytes_unnamed;
+        self.flows_ech += o.flows_ech;
+        self.flows_doh_dot += o.flows_doh_dot;
+        self.flows_quic_undecryptable += o.flows_quic_undecryptable;
+        self.bytes_ech += o.bytes_ech;
+        self.bytes_doh_dot += o.bytes_doh_dot;
+        self.bytes_quic_undecryptable += o.bytes_quic_undecryptable;
+        self.flows_quic += o.flows_quic;
+        self.flows_dns += o.flows_dns;
+        self.bytes_dns += o.bytes_dns;
+        if let Some(e) = o.events_error {
+            self.events_error.get_or_insert(e);
+        }
+        for (sid, s) in o.services {
+            let d = self.services.entry(sid).or_default();
+            d.c.merge(&s.c);
+            d.hosts.extend(s.hosts);
+            for (v, n) in s.via {
+                *d.via.entry(v).or_insert(0) += n;
+            }
+            d.ech += s.ech;
+            for (b, (f, u, dn)) in s.timeline {
+                let e = d.timeline.entry(b).or_insert((0, 0, 0));
+                e.0 += f;
+                e.1 += u;
+                e.2 += dn;
+            }
+        }
+        for (ip, h) in o.hosts {
+            let d = self.hosts.entry(ip).or_default();
+            d.all.merge(&h.all);
+            for (sid, hs) in h.services {
+                let e = d.services.entry(sid).or_default();
+                e.c.merge(&hs.c);
+                for n in hs.names {
+                    insert_name(&mut e.names, n);
+                }
+            }
         }
     }
 }
@@ -291,9 +383,7 @@ impl FlowSink for Aggregator {
         let hs = host.services.entry(sid).or_default();
         hs.c.add(&r);
         if let Some(n) = &r.server_name {
-            if hs.names.len() < 64 {
-                hs.names.insert(n.to_ascii_lowercase());
-            }
+            insert_name(&mut hs.names, n.to_ascii_lowercase());
         }
         let s = self.services.entry(sid).or_default();
         s.c.add(&r);

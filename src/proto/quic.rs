@@ -407,7 +407,15 @@ pub fn crypto_frames(
         let t = varint(plain, &mut pos).ok_or("quic_bad_frame")?;
         let t = if t == crypto_type { 0x06 } else { t };
         match t {
-            0x00 | 0x01 => {}
+            0x00 => {
+                // PADDING runs are long (clients pad Initials to 1200 bytes):
+                // skip the whole run at once.
+                pos += plain[pos..]
+                    .iter()
+                    .position(|&b| b != 0)
+                    .unwrap_or(plain.len() - pos);
+            }
+            0x01 => {}
             0x02 | 0x03 => {
                 let _largest = varint(plain, &mut pos).ok_or("quic_bad_frame")?;
                 let _delay = varint(plain, &mut pos).ok_or("quic_bad_frame")?;
