@@ -44,6 +44,8 @@ pub struct Config {
     pub max_inspect_segments: u16,
     /// Compute JA4/JA3 client fingerprints (only flow events show them).
     pub fingerprints: bool,
+    /// Time every packet's processing into a histogram (`--stats`).
+    pub latency: bool,
 }
 
 impl Default for Config {
@@ -59,6 +61,7 @@ impl Default for Config {
             max_stream_buffer: 32 * 1024,
             max_inspect_segments: 24,
             fingerprints: true,
+            latency: false,
         }
     }
 }
@@ -133,6 +136,8 @@ pub struct Engine<'c> {
     facts: Option<FactSink>,
     /// Scratch buffer for decrypting QUIC Initials (no allocation per packet).
     quic_buf: Vec<u8>,
+    /// Per-packet processing time in nanoseconds, when `cfg.latency`.
+    pub latency: Option<hdrhistogram::Histogram<u64>>,
     /// This worker's shard and the number of shards (see [`Engine::set_shard`]).
     shard_id: u32,
     shards: u32,
@@ -154,6 +159,7 @@ impl<'c> Engine<'c> {
 
     /// An engine with a given fact sink (e.g. [`FactSink::memory`] for workers).
     pub fn with_facts(cfg: Config, catalog: &'c Catalog, facts: Option<FactSink>) -> Self {
+        let latency = cfg_latency(&cfg);
         Engine {
             flows: FlowTable::with_capacity(cfg.max_flows.min(1 << 16)),
             cfg,
@@ -166,6 +172,7 @@ impl<'c> Engine<'c> {
             stats: Stats::default(),
             facts,
             quic_buf: Vec::with_capacity(2048),
+            latency,
             shard_id: 0,
             shards: 1,
             shadow: false,
@@ -218,7 +225,20 @@ impl<'c> Engine<'c> {
     }
 
     /// Processes one frame.
+    #[inline]
     pub fn process(&mut self, raw: &RawPacket<'_>, sink: &mut dyn FlowSink) {
+        if self.latency.is_none() {
+            return self.process_frame(raw, sink);
+        }
+        let t0 = std::time::Instant::now();
+        self.process_frame(raw, sink);
+        let ns = t0.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+        if let Some(h) = self.latency.as_mut() {
+            h.saturating_record(ns.max(1));
+        }
+    }
+
+    fn process_frame(&mut self, raw: &RawPacket<'_>, sink: &mut dyn FlowSink) {
         let primary = self.primary();
         if primary {
             self.stats.packets += 1;
@@ -1316,6 +1336,12 @@ fn quic_datagram(
 /// QUIC with a version we cannot decrypt is only reported on QUIC's ports.
 fn looks_like_quic_port(pkt: &Packet<'_>) -> bool {
     [443, 8443, 784, 853].contains(&pkt.dport) || [443, 8443, 784, 853].contains(&pkt.sport)
+}
+
+fn cfg_latency(cfg: &Config) -> Option<hdrhistogram::Histogram<u64>> {
+    cfg.latency.then(|| {
+        hdrhistogram::Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid bounds")
+    })
 }
 
 /// Picks the server name by trust order (DESIGN.md): SNI (unless ECH), HTTP

@@ -20,22 +20,33 @@ pub const SERVER_PORTS: &[u16] = &[53, 80, 443, 853];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
-    pub a: IpAddr,
-    pub b: IpAddr,
+    /// Addresses as 128-bit numbers (IPv4 mapped into ::ffff:0:0/96): cheap
+    /// to compare and to hash.
+    pub a: u128,
+    pub b: u128,
     pub pa: u16,
     pub pb: u16,
     pub proto: u8,
+}
+
+#[inline]
+fn addr_bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => 0xffff_0000_0000 | u32::from(v4) as u128,
+        IpAddr::V6(v6) => u128::from(v6),
+    }
 }
 
 impl FlowKey {
     /// Canonical key and whether (src, sport) is the `a` side.
     #[inline]
     pub fn new(src: IpAddr, sport: u16, dst: IpAddr, dport: u16, proto: u8) -> (FlowKey, bool) {
-        if (src, sport) <= (dst, dport) {
+        let (s, d) = (addr_bits(src), addr_bits(dst));
+        if (s, sport) <= (d, dport) {
             (
                 FlowKey {
-                    a: src,
-                    b: dst,
+                    a: s,
+                    b: d,
                     pa: sport,
                     pb: dport,
                     proto,
@@ -45,8 +56,8 @@ impl FlowKey {
         } else {
             (
                 FlowKey {
-                    a: dst,
-                    b: src,
+                    a: d,
+                    b: s,
                     pa: dport,
                     pb: sport,
                     proto,
@@ -56,11 +67,15 @@ impl FlowKey {
         }
     }
 
-    /// Symmetric hash: the same for both directions (for sharding).
+    /// Symmetric hash: the same for both directions (for sharding). A fixed
+    /// function of the key, so the split between workers is reproducible.
     pub fn shard_hash(&self) -> u64 {
         let mut h = rustc_hash::FxHasher::default();
         self.hash(&mut h);
-        h.finish()
+        let x = h.finish();
+        // Fx's low bits are weak: mix before taking a modulus.
+        let x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        x ^ (x >> 33)
     }
 }
 

@@ -102,6 +102,9 @@ struct ReadArgs {
     /// No terminal report and no progress bar.
     #[arg(short, long)]
     quiet: bool,
+    /// Print processing-latency percentiles and flow duration/size distributions to stderr.
+    #[arg(long)]
+    stats: bool,
     /// Progress bar on stderr: auto (when stderr is a terminal), always, never.
     #[arg(long, value_enum, default_value_t = When::Auto)]
     progress: When,
@@ -279,6 +282,7 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         dns_grace_ns: a.dns_grace as i64 * 1_000_000_000,
         bucket_ns: a.bucket_seconds as i64 * 1_000_000_000,
         fingerprints: a.events.is_some(),
+        latency: a.stats,
         ..Config::default()
     };
     let facts_out = a.facts.as_deref().map(open_out).transpose()?;
@@ -313,7 +317,8 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         1
     };
     let mut write_errors = Vec::new();
-    let (stats, mut agg, read_errors) = if threads == 1 {
+    let started = std::time::Instant::now();
+    let (stats, mut agg, read_errors, latency) = if threads == 1 {
         let mut agg = Aggregator::new(agg_opts);
         let mut engine = Engine::new(cfg, &catalog, facts_out);
         let mut read_errors: Vec<String> = Vec::new();
@@ -328,9 +333,14 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         if let Some(e) = engine.facts_error() {
             write_errors.push(format!("--facts: {e}"));
         }
-        (engine.stats.clone(), agg, read_errors)
+        (
+            engine.stats.clone(),
+            agg,
+            read_errors,
+            engine.latency.take(),
+        )
     } else {
-        let (stats, agg, read_errors, facts) = run_workers(
+        let (stats, agg, read_errors, facts, latency) = run_workers(
             threads,
             &cfg,
             &catalog,
@@ -351,8 +361,9 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
                 write_errors.push(format!("--facts: {e}"));
             }
         }
-        (stats, agg, read_errors)
+        (stats, agg, read_errors, latency)
     };
+    let elapsed = started.elapsed().as_secs_f64();
     if let Some(e) = agg.finish_events() {
         write_errors.push(format!("--events: {e}"));
     }
@@ -381,6 +392,12 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
     }
     if !a.quiet && !stdout_claimed {
         print!("{}", report::terminal_table(&summary));
+    }
+    if a.stats {
+        eprint!(
+            "{}",
+            report::stats_report(latency.as_ref(), &agg, &stats, elapsed)
+        );
     }
     for e in &write_errors {
         eprintln!("lanterne: {e}");
@@ -416,6 +433,7 @@ type WorkerResult = (
     Aggregator,
     Vec<String>,
     Vec<(u32, u64, String)>,
+    Option<hdrhistogram::Histogram<u64>>,
 );
 
 /// Runs `n` workers over all inputs (see `Engine::set_shard`) and merges
@@ -448,7 +466,13 @@ fn run_workers(
                     }
                     engine.flush(&mut agg);
                     let facts = engine.take_facts();
-                    (engine.stats.clone(), agg, errors, facts)
+                    (
+                        engine.stats.clone(),
+                        agg,
+                        errors,
+                        facts,
+                        engine.latency.take(),
+                    )
                 })
             })
             .collect();
@@ -458,15 +482,19 @@ fn run_workers(
             .collect()
     });
     let mut it = results.into_iter();
-    let (mut stats, mut agg, errors, mut facts) = it.next().expect("at least one worker");
-    for (s, a, _, f) in it {
+    let (mut stats, mut agg, errors, mut facts, mut latency) =
+        it.next().expect("at least one worker");
+    for (s, a, _, f, l) in it {
         stats.merge(&s);
         agg.merge(a);
         facts.extend(f);
+        if let (Some(h), Some(l)) = (latency.as_mut(), l) {
+            let _ = h.add(&l);
+        }
     }
     // Frame order, as one worker would have written them.
     facts.sort_by_key(|(file, frame, _)| (*file, *frame));
-    (stats, agg, errors, facts)
+    (stats, agg, errors, facts, latency)
 }
 
 /// Reads one input into the engine. Errors are "file: offset N: reason".

@@ -177,6 +177,9 @@ pub struct Aggregator {
     events: Option<SharedWriter>,
     events_all: bool,
     events_error: Option<String>,
+    /// Flow durations (µs) and sizes (IP bytes, both directions), all flows.
+    pub flow_duration_us: hdrhistogram::Histogram<u64>,
+    pub flow_bytes: hdrhistogram::Histogram<u64>,
 }
 
 impl Aggregator {
@@ -204,6 +207,9 @@ impl Aggregator {
             events: opts.events,
             events_all: opts.events_all,
             events_error: None,
+            flow_duration_us: hdrhistogram::Histogram::new_with_bounds(1, 1 << 40, 3)
+                .expect("bounds"),
+            flow_bytes: hdrhistogram::Histogram::new_with_bounds(1, 1 << 50, 3).expect("bounds"),
         }
     }
 
@@ -270,6 +276,8 @@ impl Aggregator {
     /// Adds another worker's aggregates (sums, unions, minima and maxima:
     /// the result does not depend on how flows were split between workers).
     pub fn merge(&mut self, o: Aggregator) {
+        let _ = self.flow_duration_us.add(&o.flow_duration_us);
+        let _ = self.flow_bytes.add(&o.flow_bytes);
         self.flows_total += o.flows_total;
         self.flows_external += o.flows_external;
         self.flows_named += o.flows_named;
@@ -344,6 +352,9 @@ impl FlowSink for Aggregator {
     fn flow_ended(&mut self, r: FlowRecord, cat: &Catalog) {
         self.flows_total += 1;
         let bytes = r.bytes_up + r.bytes_down;
+        let dur_us = ((r.ts_end - r.ts_start).max(0) / 1000) as u64;
+        self.flow_duration_us.saturating_record(dur_us.max(1));
+        self.flow_bytes.saturating_record(bytes.max(1));
         if is_dns_flow(&r) {
             // Lookups themselves are not traffic that could be named.
             self.flows_dns += 1;
@@ -741,6 +752,53 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The `--stats` report: processing latency and flow distributions.
+pub fn stats_report(
+    latency: Option<&hdrhistogram::Histogram<u64>>,
+    agg: &Aggregator,
+    stats: &Stats,
+    seconds: f64,
+) -> String {
+    let mut o = String::from("lanterne --stats\n");
+    o.push_str(&format!(
+        "  {} packets, {} flows in {:.3} s wall: {:.2} M packets/s\n",
+        stats.packets,
+        agg.flows_total,
+        seconds,
+        stats.packets as f64 / seconds.max(1e-9) / 1e6
+    ));
+    let q = [50.0, 90.0, 99.0, 99.9];
+    if let Some(h) = latency {
+        o.push_str("  per-packet processing (ns):");
+        for p in q {
+            o.push_str(&format!(" p{p}={}", h.value_at_percentile(p)));
+        }
+        o.push_str(&format!(" max={} mean={:.0}\n", h.max(), h.mean()));
+    }
+    let d = &agg.flow_duration_us;
+    o.push_str("  flow duration (ms):");
+    for p in q {
+        o.push_str(&format!(
+            " p{p}={:.1}",
+            d.value_at_percentile(p) as f64 / 1000.0
+        ));
+    }
+    o.push_str(&format!(" max={:.1}\n", d.max() as f64 / 1000.0));
+    let b = &agg.flow_bytes;
+    o.push_str("  flow size (bytes):");
+    for p in q {
+        o.push_str(&format!(" p{p}={}", b.value_at_percentile(p)));
+    }
+    o.push_str(&format!(" max={}\n", b.max()));
+    o.push_str(&format!(
+        "  evicted flows {}, undecodable packets {}, anomalies {:?}\n",
+        stats.evicted_flows,
+        stats.undecodable_total(),
+        stats.anomalies
+    ));
+    o
 }
 
 /// Human-readable byte count.

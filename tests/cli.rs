@@ -308,3 +308,19 @@ fn custom_catalog_replaces_builtin() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn stats_prints_latency_and_flow_distributions() {
+    let o = run(&["read", "-q", data(AI).to_str().unwrap(), "--stats"]);
+    assert_eq!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    assert!(err.contains("500 packets, 35 flows"), "{err}");
+    for needle in [
+        "per-packet processing (ns): p50=",
+        "p99.9=",
+        "flow duration (ms): p50=",
+        "flow size (bytes): p50=",
+    ] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+}
