@@ -143,6 +143,10 @@ pub struct Engine<'c> {
     shards: u32,
     /// Processing a DNS flow another worker owns (see `process`).
     shadow: bool,
+    /// This engine counts packet-level statistics (packets, bytes, undecodable...).
+    packet_stats: bool,
+    /// Owner of each of the [`SHARD_BUCKETS`] hash buckets.
+    owners: Vec<u32>,
 }
 
 /// Context of the current frame for facts.
@@ -176,7 +180,15 @@ impl<'c> Engine<'c> {
             shard_id: 0,
             shards: 1,
             shadow: false,
+            packet_stats: true,
+            owners: vec![0; SHARD_BUCKETS],
         }
+    }
+
+    /// The worker that owns a flow.
+    #[inline]
+    pub fn owner_of(&self, key: &FlowKey) -> u32 {
+        self.owners[(key.shard_hash() % SHARD_BUCKETS as u64) as usize]
     }
 
     /// Makes this engine worker `id` of `n`. Every worker sees every packet;
@@ -189,7 +201,15 @@ impl<'c> Engine<'c> {
     pub fn set_shard(&mut self, id: u32, n: u32) {
         self.shard_id = id;
         self.shards = n.max(1);
+        self.owners = shard_table(self.shards);
+        // Worker 0 counts packet-level statistics (every worker sees every packet).
+        self.packet_stats = id == 0;
         self.cfg.max_flows = (self.cfg.max_flows / self.shards as usize).max(1);
+    }
+
+    /// Whether this engine counts packet-level statistics.
+    pub fn set_packet_stats(&mut self, on: bool) {
+        self.packet_stats = on;
     }
 
     /// The input file being read (facts of several workers are merged by (file, frame)).
@@ -239,12 +259,6 @@ impl<'c> Engine<'c> {
     }
 
     fn process_frame(&mut self, raw: &RawPacket<'_>, sink: &mut dyn FlowSink) {
-        let primary = self.primary();
-        if primary {
-            self.stats.packets += 1;
-            self.stats.bytes += raw.orig_len as u64;
-            self.stats.see_time(raw.ts_ns);
-        }
         if raw.ts_ns > self.now {
             self.now = raw.ts_ns;
         }
@@ -252,32 +266,13 @@ impl<'c> Engine<'c> {
             self.expire(self.now, sink);
             self.next_check = self.now.saturating_add(1_000_000_000);
         }
-        let pkt = match decode::decode(raw.linktype, raw.data) {
-            Outcome::Ip(p) => p,
-            Outcome::NonIp => {
-                if primary {
-                    self.stats.non_ip += 1;
-                }
-                return;
-            }
-            Outcome::Undecodable(reason) => {
-                if primary {
-                    self.stats.undecodable(reason);
-                }
-                return;
-            }
-        };
-        if primary {
-            if pkt.tunnels > 0 {
-                self.stats.tunneled += 1;
-            }
-            if pkt.frag != Frag::No {
-                self.stats.fragments += 1;
-            }
-            if pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP {
-                self.stats.other_ip += 1;
-            }
+        let outcome = decode::decode(raw.linktype, raw.data);
+        if self.packet_stats {
+            count_packet(&mut self.stats, raw, &outcome);
         }
+        let Outcome::Ip(pkt) = outcome else {
+            return;
+        };
         if pkt.frag == Frag::Later || (pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP) {
             return;
         }
@@ -286,7 +281,7 @@ impl<'c> Engine<'c> {
             ts: raw.ts_ns,
         };
         let (key, src_is_a) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
-        if self.shards > 1 && (key.shard_hash() % self.shards as u64) as u32 != self.shard_id {
+        if self.shards > 1 && self.owner_of(&key) != self.shard_id {
             if !(is_dns_port(pkt.sport) || is_dns_port(pkt.dport)) {
                 return;
             }
@@ -316,6 +311,22 @@ impl<'c> Engine<'c> {
         let syn_only = is_tcp && pkt.tcp_flags & (tcpflag::SYN | tcpflag::ACK) == tcpflag::SYN;
 
         let mut idx = self.flows.find(&key);
+        // A flow idle past its timeout ends here even if the periodic expiry
+        // has not run yet: where flows split never depends on when it runs.
+        if let Some(i) = idx {
+            if let Some(f) = self.flows.get(i) {
+                if self.deadline(f) < ctx.ts {
+                    let f = self.flows.remove(i).expect("present");
+                    let reason = if f.closed() {
+                        EndReason::Closed
+                    } else {
+                        EndReason::Idle
+                    };
+                    self.finish(f, reason, sink);
+                    idx = None;
+                }
+            }
+        }
         // A new SYN on a closed flow starts a new flow (port reuse).
         if syn_only {
             if let Some(i) = idx {
@@ -1163,6 +1174,55 @@ impl<'c> Engine<'c> {
                     && f.quic.as_ref().is_some_and(|q| q.decrypted == 0)),
         };
         sink.flow_ended(rec, self.catalog);
+    }
+}
+
+/// Hash buckets flows are spread over (see [`shard_table`]).
+pub const SHARD_BUCKETS: usize = 64;
+
+/// Share of the flows worker 0 takes, relative to the others (all workers do
+/// the same work today: each reads and decodes the whole input).
+pub const FIRST_WORKER_WEIGHT: f64 = 1.0;
+
+/// Which worker owns each hash bucket when `n` workers share the flows: a
+/// fixed function of `n`, so the split is reproducible.
+pub fn shard_table(n: u32) -> Vec<u32> {
+    let n = n.max(1);
+    if n == 1 {
+        return vec![0; SHARD_BUCKETS];
+    }
+    let total = FIRST_WORKER_WEIGHT + (n - 1) as f64;
+    let first = ((SHARD_BUCKETS as f64 * FIRST_WORKER_WEIGHT / total).round() as usize).max(1);
+    (0..SHARD_BUCKETS)
+        .map(|b| {
+            if b < first {
+                0
+            } else {
+                1 + ((b - first) as u32 % (n - 1))
+            }
+        })
+        .collect()
+}
+
+/// Packet-level counters of one frame.
+fn count_packet(stats: &mut Stats, raw: &RawPacket<'_>, outcome: &Outcome<'_>) {
+    stats.packets += 1;
+    stats.bytes += raw.orig_len as u64;
+    stats.see_time(raw.ts_ns);
+    match outcome {
+        Outcome::NonIp => stats.non_ip += 1,
+        Outcome::Undecodable(reason) => stats.undecodable(reason),
+        Outcome::Ip(pkt) => {
+            if pkt.tunnels > 0 {
+                stats.tunneled += 1;
+            }
+            if pkt.frag != Frag::No {
+                stats.fragments += 1;
+            }
+            if pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP {
+                stats.other_ip += 1;
+            }
+        }
     }
 }
 
