@@ -89,6 +89,62 @@ fn bench_parsers(c: &mut Criterion) {
     g.finish();
 }
 
+fn bench_path() -> Option<PathBuf> {
+    bench_file()?;
+    Some(match std::env::var_os("LANTERNE_BENCH_PCAP") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bench-2000.pcap"),
+    })
+}
+
+/// The whole pipeline (`lanterne read` without output files) at 1 and N
+/// worker threads, throughput in bytes and packets.
+fn bench_pipeline(c: &mut Criterion) {
+    use lanterne::pipeline;
+    use lanterne::report::{AggOptions, DEFAULT_INTERNAL};
+    use lanterne::signatures::Cidr;
+    let Some(path) = bench_path() else {
+        return;
+    };
+    let files = vec![path.to_string_lossy().to_string()];
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let cat = Catalog::builtin();
+    let cfg = Config::default();
+    let opts = || AggOptions {
+        internal: DEFAULT_INTERNAL
+            .iter()
+            .filter_map(|s| Cidr::parse(s))
+            .collect(),
+        bucket_seconds: 3600,
+        events: None,
+        events_all: false,
+    };
+    let packets = pipeline::analyse(&files, 1, &cfg, &cat, opts(), None, false, false)
+        .stats
+        .packets;
+    let n = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .max(2);
+    for (label, tp) in [
+        ("bytes", Throughput::Bytes(bytes)),
+        ("packets", Throughput::Elements(packets)),
+    ] {
+        let mut g = c.benchmark_group(format!("pipeline_{label}"));
+        g.sample_size(10);
+        g.throughput(tp);
+        for threads in [1, n] {
+            g.bench_function(format!("threads_{threads}"), |b| {
+                b.iter(|| {
+                    pipeline::analyse(&files, threads, &cfg, &cat, opts(), None, false, false)
+                        .stats
+                        .packets
+                })
+            });
+        }
+        g.finish();
+    }
+}
+
 fn bench_file() -> Option<Vec<u8>> {
     let path = match std::env::var_os("LANTERNE_BENCH_PCAP") {
         Some(p) => PathBuf::from(p),
@@ -204,6 +260,7 @@ criterion_group!(
     bench_catalog,
     bench_parsers,
     bench_quic,
-    bench_whole_file
+    bench_whole_file,
+    bench_pipeline
 );
 criterion_main!(benches);

@@ -8,6 +8,7 @@ pub mod decode;
 pub mod engine;
 pub mod facts;
 pub mod flow;
+pub mod pipeline;
 pub mod policy;
 pub mod proto;
 pub mod report;
