@@ -382,7 +382,8 @@ impl<'c> Engine<'c> {
             flow.packets_down += 1;
             flow.bucket.down += len;
         }
-        if is_tcp {
+        if is_tcp && pkt.tcp_flags & (tcpflag::FIN | tcpflag::RST) != 0 {
+            let was_closed = flow.closed();
             if pkt.tcp_flags & tcpflag::FIN != 0 {
                 if up {
                     flow.fin_up = true;
@@ -393,7 +394,14 @@ impl<'c> Engine<'c> {
             if pkt.tcp_flags & tcpflag::RST != 0 {
                 flow.rst = true;
             }
+            if !was_closed && flow.closed() {
+                // Closed: schedule the end after the linger, not at the idle
+                // timeout, so closed flows leave the table within seconds.
+                let gen = self.flows.generation(idx);
+                self.expiry.push(ctx.ts.saturating_add(self.cfg.close_linger_ns), idx, gen);
+            }
         }
+        let flow = self.flows.get_mut(idx).expect("present");
 
         // DNS on its ports, both transports.
         let dns_port = is_dns_port(pkt.sport) || is_dns_port(pkt.dport);

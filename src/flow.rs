@@ -315,6 +315,11 @@ impl FlowTable {
             .and_then(|s| s.flow.as_mut())
     }
 
+    /// Generation of slot `idx` (changes each time the slot is freed).
+    pub fn generation(&self, idx: u32) -> u32 {
+        self.slots.get(idx as usize).map_or(0, |s| s.gen)
+    }
+
     /// The flow in `idx` if it is still the one of generation `gen`.
     pub fn get_gen(&self, idx: u32, gen: u32) -> Option<&Flow> {
         let s = self.slots.get(idx as usize)?;
