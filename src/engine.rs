@@ -398,7 +398,8 @@ impl<'c> Engine<'c> {
                 // Closed: schedule the end after the linger, not at the idle
                 // timeout, so closed flows leave the table within seconds.
                 let gen = self.flows.generation(idx);
-                self.expiry.push(ctx.ts.saturating_add(self.cfg.close_linger_ns), idx, gen);
+                self.expiry
+                    .push(ctx.ts.saturating_add(self.cfg.close_linger_ns), idx, gen);
             }
         }
         let flow = self.flows.get_mut(idx).expect("present");
@@ -772,7 +773,7 @@ impl<'c> Engine<'c> {
             }
         }
         match insp.state {
-            AppState::TlsHello => match tls::parse_client_hello(data) {
+            AppState::TlsHello => match tls::parse_client_hello_opts(data, cfg.fingerprints) {
                 tls::HelloResult::NeedMore => {
                     if in_place {
                         insp.up
@@ -904,7 +905,7 @@ impl<'c> Engine<'c> {
                     }
                     insp.up.consume(n);
                 }
-                0x16 => match tls::parse_client_hello(data) {
+                0x16 => match tls::parse_client_hello_opts(data, false) {
                     tls::HelloResult::NeedMore => return,
                     tls::HelloResult::Done(h, _) => {
                         emit_sni_facts(facts, pkt, ctx, &h);
@@ -1363,7 +1364,7 @@ fn quic_datagram(
     let Some(msg) = st.crypto.handshake_message() else {
         return;
     };
-    match tls::parse_handshake(msg) {
+    match tls::parse_handshake_opts(msg, fingerprints) {
         Some(h) if st.resent_hello => {
             // The ClientHello resent after a Retry.
             let _ = h;

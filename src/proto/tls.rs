@@ -66,6 +66,12 @@ pub fn looks_like_tls(data: &[u8]) -> bool {
 
 /// Parses the ClientHello at the start of a client stream.
 pub fn parse_client_hello(data: &[u8]) -> HelloResult {
+    parse_client_hello_opts(data, true)
+}
+
+/// Like [`parse_client_hello`]; `fingerprints: false` skips collecting the
+/// lists only JA4/JA3 need (ciphers, extension types, groups, ...).
+pub fn parse_client_hello_opts(data: &[u8], fingerprints: bool) -> HelloResult {
     if data.is_empty() {
         return HelloResult::NeedMore;
     }
@@ -93,7 +99,7 @@ pub fn parse_client_hello(data: &[u8]) -> HelloResult {
             if first.len() < 4 + hs_len {
                 return HelloResult::NeedMore;
             }
-            return match parse_handshake(&first[..4 + hs_len]) {
+            return match parse_handshake_opts(&first[..4 + hs_len], fingerprints) {
                 Some(h) => HelloResult::Done(h, 5 + rec_len),
                 None => HelloResult::Error("malformed_client_hello"),
             };
@@ -132,7 +138,7 @@ pub fn parse_client_hello(data: &[u8]) -> HelloResult {
                 return HelloResult::Error("hello_too_large");
             }
             if msg.len() >= 4 + hs_len {
-                return match parse_handshake(&msg[..4 + hs_len]) {
+                return match parse_handshake_opts(&msg[..4 + hs_len], fingerprints) {
                     Some(h) => HelloResult::Done(h, pos),
                     None => HelloResult::Error("malformed_client_hello"),
                 };
@@ -151,6 +157,11 @@ fn be24(b: &[u8]) -> usize {
 /// Parses one complete handshake message (type + 3-byte length + body) that
 /// must be a ClientHello. Also used for QUIC CRYPTO data.
 pub fn parse_handshake(msg: &[u8]) -> Option<ClientHello> {
+    parse_handshake_opts(msg, true)
+}
+
+/// Like [`parse_handshake`], optionally without the fingerprint lists.
+pub fn parse_handshake_opts(msg: &[u8], fingerprints: bool) -> Option<ClientHello> {
     let (_, parsed) = tls_parser::parse_tls_message_handshake(msg).ok()?;
     let ch = match parsed {
         TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)) => ch,
@@ -158,29 +169,32 @@ pub fn parse_handshake(msg: &[u8]) -> Option<ClientHello> {
     };
     let mut out = ClientHello {
         version: ch.version.0,
-        ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
         ..ClientHello::default()
     };
+    if fingerprints {
+        out.ciphers = ch.ciphers.iter().map(|c| c.0).collect();
+    }
     if let Some(ext) = ch.ext {
-        walk_extensions(ext, &mut out);
+        walk_extensions(ext, &mut out, fingerprints);
     }
     Some(out)
 }
 
-fn walk_extensions(mut ext: &[u8], out: &mut ClientHello) {
+fn walk_extensions(mut ext: &[u8], out: &mut ClientHello, fingerprints: bool) {
     while ext.len() >= 4 {
         let typ = u16::from_be_bytes([ext[0], ext[1]]);
         let len = u16::from_be_bytes([ext[2], ext[3]]) as usize;
         let Some(body) = ext.get(4..4 + len) else {
             return;
         };
-        if out.extensions.len() < 256 {
+        if fingerprints && out.extensions.len() < 256 {
             out.extensions.push(typ);
         }
         match typ {
             EXT_SERVER_NAME => server_names(body, &mut out.sni),
             EXT_ALPN => alpn(body, &mut out.alpn),
             EXT_ECH | EXT_ESNI => out.ech = true,
+            _ if !fingerprints => {}
             43 => u16_list(
                 body.get(1..1 + *body.first().unwrap_or(&0) as usize),
                 &mut out.supported_versions,
