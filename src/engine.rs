@@ -350,6 +350,7 @@ impl<'c> Engine<'c> {
                     self.cfg.udp_timeout_ns
                 };
                 let (i, gen) = self.flows.insert(key, flow);
+                self.expiry.set_now(self.now);
                 self.expiry.push(ctx.ts.saturating_add(timeout), i, gen);
                 self.stats.flows += 1;
                 i
@@ -1059,11 +1060,7 @@ impl<'c> Engine<'c> {
 
     /// Ends flows whose idle deadline passed.
     fn expire(&mut self, now: i64, sink: &mut dyn FlowSink) {
-        while let Some(d) = self.expiry.peek_deadline() {
-            if d > now {
-                break;
-            }
-            let (_, idx, gen) = self.expiry.pop().expect("peeked");
+        while let Some((_, idx, gen)) = self.expiry.pop_due(now) {
             let Some(f) = self.flows.get_gen(idx, gen) else {
                 continue;
             };
@@ -1095,17 +1092,15 @@ impl<'c> Engine<'c> {
 
     /// The table is full: end the flow with the earliest deadline.
     fn evict_one(&mut self, sink: &mut dyn FlowSink) {
-        while let Some((_, idx, gen)) = self.expiry.pop() {
+        while let Some((d, idx, gen)) = self.expiry.pop_earliest() {
             let Some(f) = self.flows.get_gen(idx, gen) else {
                 continue;
             };
             let deadline = self.deadline(f);
-            // Stale entries are re-queued; the loop ends at the first current one.
-            if let Some(next) = self.expiry.peek_deadline() {
-                if deadline > next {
-                    self.expiry.push(deadline, idx, gen);
-                    continue;
-                }
+            // A stale entry (the flow saw packets since) goes back at its real deadline.
+            if deadline > d {
+                self.expiry.push(deadline, idx, gen);
+                continue;
             }
             let mut f = self.flows.remove(idx).expect("present");
             f.evicted = true;

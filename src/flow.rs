@@ -354,39 +354,181 @@ impl FlowTable {
     }
 }
 
-/// Idle-expiry schedule: a min-heap of (deadline, slot, generation). Each
-/// flow has exactly one entry; an entry whose flow was refreshed since is
-/// re-queued with the new deadline when popped, so refreshing a flow costs
-/// nothing per packet.
-#[derive(Debug, Default)]
+/// Idle-expiry schedule: a timer wheel of one-second slots holding
+/// (deadline, slot, generation) entries, with a heap for deadlines beyond the
+/// wheel's horizon. Each flow has an entry; an entry whose flow was refreshed
+/// since is re-queued with the new deadline when it comes due, so refreshing
+/// a flow costs nothing per packet, and pushing or popping is O(1).
+#[derive(Debug)]
 pub struct Expiry {
-    heap: BinaryHeap<Reverse<(i64, u32, u32)>>,
+    slots: Vec<Vec<(i64, u32, u32)>>,
+    /// Index of the slot for second `cursor_sec`.
+    cursor: usize,
+    cursor_sec: i64,
+    started: bool,
+    /// Entries in `slots`.
+    in_wheel: usize,
+    far: BinaryHeap<Reverse<(i64, u32, u32)>>,
+}
+
+/// Seconds covered by the wheel.
+const WHEEL: usize = 1024;
+
+fn second(ns: i64) -> i64 {
+    ns.div_euclid(1_000_000_000)
+}
+
+impl Default for Expiry {
+    fn default() -> Self {
+        Expiry {
+            slots: vec![Vec::new(); WHEEL],
+            cursor: 0,
+            cursor_sec: 0,
+            started: false,
+            in_wheel: 0,
+            far: BinaryHeap::new(),
+        }
+    }
 }
 
 impl Expiry {
+    /// Starts the wheel at the capture time of the first packet (deadlines
+    /// before the wheel's start would wait for its first second to pass).
+    pub fn set_now(&mut self, now: i64) {
+        if !self.started {
+            self.started = true;
+            self.cursor_sec = second(now);
+        }
+    }
+
     pub fn push(&mut self, deadline: i64, idx: u32, gen: u32) {
-        self.heap.push(Reverse((deadline, idx, gen)));
+        let s = second(deadline);
+        if !self.started {
+            self.started = true;
+            self.cursor_sec = s;
+        }
+        let ahead = (s - self.cursor_sec).max(0);
+        if ahead >= WHEEL as i64 {
+            self.far.push(Reverse((deadline, idx, gen)));
+        } else {
+            let i = (self.cursor + ahead as usize) % WHEEL;
+            self.slots[i].push((deadline, idx, gen));
+            self.in_wheel += 1;
+        }
     }
-    pub fn peek_deadline(&self) -> Option<i64> {
-        self.heap.peek().map(|Reverse((d, _, _))| *d)
+
+    /// Moves the cursor one second on, pulling in far entries that now fit.
+    fn advance(&mut self) {
+        self.cursor = (self.cursor + 1) % WHEEL;
+        self.cursor_sec += 1;
+        if self.in_wheel == 0 {
+            // Nothing in the wheel: jump straight to the next far deadline.
+            if let Some(Reverse((d, _, _))) = self.far.peek() {
+                self.cursor_sec = self.cursor_sec.max(second(*d) - WHEEL as i64 + 1);
+            }
+        }
+        let horizon = self.cursor_sec + WHEEL as i64;
+        while let Some(Reverse((d, _, _))) = self.far.peek() {
+            if second(*d) >= horizon {
+                break;
+            }
+            let Reverse((d, idx, gen)) = self.far.pop().expect("peeked");
+            self.push(d, idx, gen);
+        }
     }
-    pub fn pop(&mut self) -> Option<(i64, u32, u32)> {
-        self.heap.pop().map(|Reverse(x)| x)
+
+    /// An entry whose deadline is before the current second of `now`, if
+    /// any. A slot is emptied only once its second is over, when every entry
+    /// in it is due: each pop is O(1) (an entry waits at most a second).
+    pub fn pop_due(&mut self, now: i64) -> Option<(i64, u32, u32)> {
+        if !self.started {
+            return None;
+        }
+        let now_sec = second(now);
+        loop {
+            if self.cursor_sec >= now_sec {
+                return None;
+            }
+            if let Some(e) = self.slots[self.cursor].pop() {
+                self.in_wheel -= 1;
+                return Some(e);
+            }
+            if self.in_wheel == 0 && self.far.is_empty() {
+                // Empty: restart the wheel at the current second.
+                self.cursor_sec = now_sec;
+                return None;
+            }
+            self.advance();
+        }
     }
+
+    /// The entry with the earliest deadline (to one second), due or not.
+    pub fn pop_earliest(&mut self) -> Option<(i64, u32, u32)> {
+        if self.in_wheel > 0 {
+            for k in 0..WHEEL {
+                let i = (self.cursor + k) % WHEEL;
+                let slot = &mut self.slots[i];
+                if let Some((pos, _)) = slot.iter().enumerate().min_by_key(|(_, e)| e.0) {
+                    self.in_wheel -= 1;
+                    return Some(slot.swap_remove(pos));
+                }
+            }
+        }
+        self.far.pop().map(|Reverse(e)| e)
+    }
+
     pub fn len(&self) -> usize {
-        self.heap.len()
+        self.in_wheel + self.far.len()
     }
+
     pub fn is_empty(&self) -> bool {
-        self.heap.is_empty()
+        self.len() == 0
     }
+
     pub fn clear(&mut self) {
-        self.heap.clear();
+        for s in &mut self.slots {
+            s.clear();
+        }
+        self.in_wheel = 0;
+        self.far.clear();
+        self.started = false;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wheel_pops_due_entries_in_time() {
+        let s = 1_000_000_000i64;
+        let mut e = Expiry::default();
+        e.set_now(0);
+        e.push(100 * s, 1, 0);
+        e.push(5 * s, 2, 0);
+        e.push(5 * s + 500, 3, 0);
+        e.push(5000 * s, 4, 0); // beyond the wheel
+        assert_eq!(e.len(), 4);
+        assert_eq!(e.pop_due(4 * s), None);
+        // Due once their second is over.
+        assert_eq!(e.pop_due(5 * s + 900), None);
+        let mut got = vec![];
+        while let Some(x) = e.pop_due(6 * s) {
+            got.push(x.1);
+        }
+        got.sort();
+        assert_eq!(got, vec![2, 3]);
+        assert_eq!(e.pop_due(100 * s), None);
+        assert_eq!(e.pop_due(101 * s).map(|x| x.1), Some(1));
+        assert_eq!(e.pop_earliest().map(|x| x.1), Some(4));
+        assert!(e.is_empty());
+        // A time jump far ahead, then entries pushed in the past are due at once.
+        e.push(10_000 * s, 5, 0);
+        assert_eq!(e.pop_due(20_000 * s).map(|x| x.1), Some(5));
+        e.push(3 * s, 6, 0);
+        assert_eq!(e.pop_due(20_001 * s).map(|x| x.1), Some(6));
+        assert!(e.is_empty());
+    }
 
     #[test]
     fn key_is_symmetric() {

@@ -218,6 +218,15 @@ fn write_whole(path: &str, content: &[u8]) -> Result<(), String> {
             .map_err(|e| format!("stdout: {e}"));
     }
     let p = Path::new(path);
+    // Devices and pipes (/dev/null, /dev/stdout, a FIFO) are written in place:
+    // renaming a temporary file over them would replace them.
+    if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .and_then(|mut f| f.write_all(content))
+            .map_err(|e| format!("{path}: cannot write: {e}"));
+    }
     let tmp = p.with_file_name(format!(
         ".{}.tmp{}",
         p.file_name()

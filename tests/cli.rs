@@ -324,3 +324,21 @@ fn stats_prints_latency_and_flow_distributions() {
         assert!(err.contains(needle), "{needle}: {err}");
     }
 }
+
+#[test]
+fn outputs_to_devices_are_written_in_place() {
+    // A summary to /dev/null must not replace the device with a file.
+    let o = run(&[
+        "read",
+        "-q",
+        data(AI).to_str().unwrap(),
+        "--json",
+        "/dev/null",
+        "--csv",
+        "/dev/null",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    use std::os::unix::fs::FileTypeExt;
+    let ft = std::fs::metadata("/dev/null").unwrap().file_type();
+    assert!(ft.is_char_device(), "/dev/null is no longer a device");
+}
