@@ -235,37 +235,37 @@ impl Aggregator {
             return;
         }
         let svc = r.service.map(|s| cat.service(s));
-        let ev = json!({
-            "ts_start": rfc3339(r.ts_start),
-            "ts_end": rfc3339(r.ts_end),
-            "client": r.client.to_string(),
-            "server": r.server.to_string(),
-            "client_port": r.client_port,
-            "server_port": r.server_port,
-            "transport": transport(r.proto),
-            "server_name": r.server_name,
-            "via": r.via.map(|v| v.as_str()),
-            "service": svc.map(|s| s.id.as_str()),
-            "vendor": svc.map(|s| s.vendor.as_str()),
-            "category": svc.map(|s| s.category.as_str()),
-            "bytes_up": r.bytes_up,
-            "bytes_down": r.bytes_down,
-            "packets_up": r.packets_up,
-            "packets_down": r.packets_down,
-            "ech": r.ech,
-            "alpn": r.alpn,
-            "ja4": r.ja4,
-            "ja3": r.ja3,
-            "sni": r.sni,
-            "pattern": r.pattern.map(|p| cat.patterns[p as usize].0.as_str()),
-            "internal": self.internal.iter().any(|c| c.contains(&r.client)),
-        });
-        let mut line = ev.to_string();
-        line.push('\n');
+        let ev = Event {
+            ts_start: rfc3339(r.ts_start),
+            ts_end: rfc3339(r.ts_end),
+            client: r.client,
+            server: r.server,
+            client_port: r.client_port,
+            server_port: r.server_port,
+            transport: transport(r.proto),
+            server_name: r.server_name.as_deref(),
+            via: r.via.map(|v| v.as_str()),
+            service: svc.map(|s| s.id.as_str()),
+            vendor: svc.map(|s| s.vendor.as_str()),
+            category: svc.map(|s| s.category.as_str()),
+            bytes_up: r.bytes_up,
+            bytes_down: r.bytes_down,
+            packets_up: r.packets_up,
+            packets_down: r.packets_down,
+            ech: r.ech,
+            alpn: &r.alpn,
+            ja4: r.ja4.as_deref(),
+            ja3: r.ja3.as_deref(),
+            sni: &r.sni,
+            pattern: r.pattern.map(|p| cat.patterns[p as usize].0.as_str()),
+            internal: self.internal.iter().any(|c| c.contains(&r.client)),
+        };
+        let mut line = serde_json::to_vec(&ev).expect("events serialise");
+        line.push(b'\n');
         let res = {
             let w = self.events.as_ref().expect("checked above");
             let mut w = w.lock().unwrap_or_else(|p| p.into_inner());
-            w.write_all(line.as_bytes())
+            w.write_all(&line)
         };
         if let Err(e) = res {
             self.events_error.get_or_insert(e.to_string());
@@ -323,6 +323,34 @@ impl Aggregator {
             }
         }
     }
+}
+
+/// One `--events` line (DESIGN.md "Flow events"), serialised directly.
+#[derive(Serialize)]
+struct Event<'a> {
+    ts_start: String,
+    ts_end: String,
+    client: IpAddr,
+    server: IpAddr,
+    client_port: u16,
+    server_port: u16,
+    transport: &'static str,
+    server_name: Option<&'a str>,
+    via: Option<&'static str>,
+    service: Option<&'a str>,
+    vendor: Option<&'a str>,
+    category: Option<&'a str>,
+    bytes_up: u64,
+    bytes_down: u64,
+    packets_up: u64,
+    packets_down: u64,
+    ech: bool,
+    alpn: &'a [String],
+    ja4: Option<&'a str>,
+    ja3: Option<&'a str>,
+    sni: &'a [String],
+    pattern: Option<&'a str>,
+    internal: bool,
 }
 
 fn transport(p: u8) -> &'static str {
