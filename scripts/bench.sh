@@ -7,7 +7,8 @@
 #   --runs R    runs per tool, the median is reported (default 3)
 #   --tshark    also time tshark (about 370x the floor: minutes on the default file)
 #   --out DIR   where the capture and the binaries go (default target/bench)
-# Prints a Markdown table (seconds, packets/s, ratio to the floor, peak RSS).
+# Prints a Markdown table: median wall time, packets/s, ratios, median CPU time (user +
+# system, steadier than wall time on a shared machine) and peak RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 flows=200000 runs=3 tshark=0 out=target/bench
@@ -35,15 +36,16 @@ cat "$pcap" > /dev/null   # warm the page cache
 results=()
 time_cmd() {
   local name="$1"; shift
-  local times=() rss=0
+  local times=() cpus=() rss=0
   for _ in $(seq "$runs"); do
-    /usr/bin/time -f "%e %M" -o "$out/time.txt" "$@" > /dev/null 2>&1 || true
-    read -r t m < "$out/time.txt"
-    times+=("$t"); [ "$m" -gt "$rss" ] && rss=$m
+    /usr/bin/time -f "%e %U %S %M" -o "$out/time.txt" "$@" > /dev/null 2>&1 || true
+    read -r t u sy m < "$out/time.txt"
+    times+=("$t"); cpus+=("$(awk -v a="$u" -v b="$sy" 'BEGIN {print a + b}')"); [ "$m" -gt "$rss" ] && rss=$m
   done
-  local med
+  local med cpu
   med=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  results+=("$name|$med|$rss")
+  cpu=$(printf '%s\n' "${cpus[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+  results+=("$name|$med|$rss|$cpu")
 }
 
 time_cmd "floor (readwalk.c)" "$out/readwalk" "$pcap"
@@ -59,13 +61,13 @@ one=$(echo "${results[1]}" | cut -d'|' -f2)
 echo
 echo "capture: $pcap ($packets packets), median of $runs runs, $(nproc) cores"
 echo
-echo "| tool | time (s) | packets/s | vs floor | vs lanterne 1 thread | peak RSS (MB) |"
-echo "|---|---:|---:|---:|---:|---:|"
+echo "| tool | time (s) | packets/s | vs floor | vs lanterne 1 thread | CPU (s) | peak RSS (MB) |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 for r in "${results[@]}"; do
-  IFS='|' read -r name t rss <<< "$r"
-  python3 - "$name" "$t" "$rss" "$floor" "$one" "$packets" <<'PY'
+  IFS='|' read -r name t rss cpu <<< "$r"
+  python3 - "$name" "$t" "$rss" "$floor" "$one" "$packets" "$cpu" <<'PY'
 import sys
-name, t, rss, floor, one, packets = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
-print(f"| {name} | {t:.2f} | {packets / t / 1e6:.2f} M | {t / floor:.1f}x | {t / one:.2f}x | {rss / 1024:.0f} |")
+name, t, rss, floor, one, packets, cpu = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
+print(f"| {name} | {t:.2f} | {packets / t / 1e6:.2f} M | {t / floor:.1f}x | {t / one:.2f}x | {cpu:.2f} | {rss / 1024:.0f} |")
 PY
 done
