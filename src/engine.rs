@@ -96,7 +96,12 @@ pub struct FlowRecord {
     pub bytes_down: u64,
     pub packets_up: u64,
     pub packets_down: u64,
+    /// Encrypted Client Hello in use: the extension, with an ECH provider's
+    /// public name as the outer SNI (see [`ech_in_use`]).
     pub ech: bool,
+    /// The ClientHello carried the ECH extension (browsers also send it as
+    /// GREASE, with the real name as SNI).
+    pub ech_offered: bool,
     pub alpn: Vec<String>,
     /// Outer SNI of an ECH ClientHello (when the flow was named otherwise).
     pub sni: Vec<String>,
@@ -1165,7 +1170,8 @@ impl<'c> Engine<'c> {
             bytes_down: f.bytes_down,
             packets_up: f.packets_up,
             packets_down: f.packets_down,
-            ech: f.ech,
+            ech: ech_in_use(&f),
+            ech_offered: f.ech,
             alpn: f.alpn,
             sni: f.sni,
             ja4: f.ja4,
@@ -1410,10 +1416,24 @@ fn cfg_latency(cfg: &Config) -> Option<hdrhistogram::Histogram<u64>> {
 
 /// Picks the server name by trust order (DESIGN.md): SNI (unless ECH), HTTP
 /// Host, the DNS-learned name, then the ECH outer name.
+/// Public names ECH providers put in the outer ClientHello (the real name is
+/// encrypted). A ClientHello with the ECH extension and another SNI is GREASE
+/// ECH (Chrome sends it on every connection): the SNI is the real name.
+pub const ECH_PUBLIC_NAMES: &[&str] = &["cloudflare-ech.com", "public.test.defo.ie"];
+
+/// ECH really hides the name: the extension, and an outer SNI that is an ECH
+/// public name (or no SNI at all).
+pub fn ech_in_use(f: &Flow) -> bool {
+    f.ech
+        && f.sni.first().map_or(true, |s| {
+            s.is_empty() || ECH_PUBLIC_NAMES.iter().any(|p| p.eq_ignore_ascii_case(s))
+        })
+}
+
 fn resolve_name(f: &Flow) -> (Option<String>, Option<Via>) {
     let sni = f.sni.first().filter(|s| !s.is_empty());
     if let Some(s) = sni {
-        if !f.ech {
+        if !ech_in_use(f) {
             return (Some(s.clone()), Some(f.sni_via));
         }
     }
@@ -1734,8 +1754,8 @@ mod tests {
         assert_eq!(flows.len(), 1);
         let f = &flows[0];
         assert_eq!(f.sni, vec!["claude.ai"]);
-        assert!(f.ech);
-        // ECH: the SNI is the outer name; with no DNS it stays the name.
+        // The ECH extension next to a real name is GREASE ECH: the SNI names the flow.
+        assert!(f.ech_offered && !f.ech);
         assert_eq!(f.server_name.as_deref(), Some("claude.ai"));
         assert_eq!(cat.service(f.service.unwrap()).id, "claude");
         assert_eq!(f.alpn, vec!["h2"]);

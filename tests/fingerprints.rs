@@ -124,5 +124,8 @@ fn tls_ja4_ja3_match_ndpi_reference() {
         .expect("one TLS flow");
     assert_eq!(e["ja4"], "t13d1516h2_8daaf6152771_02713d6af862");
     assert_eq!(e["ja3"], "6820f114cf3b0809ffdcb30cb277848a");
-    assert_eq!(e["ech"], true);
+    // Chrome's ECH extension next to the real name: offered (GREASE), not in use.
+    assert_eq!(e["ech_offered"], true);
+    assert_eq!(e["ech"], false);
+    assert_eq!(e["via"], "tls-sni");
 }
