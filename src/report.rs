@@ -123,7 +123,7 @@ struct HostSvc {
 #[derive(Debug, Default, Clone)]
 struct SvcAgg {
     c: Counts,
-    hosts: BTreeSet<IpAddr>,
+    hosts: rustc_hash::FxHashSet<IpAddr>,
     via: BTreeMap<Via, u64>,
     ech: u64,
     /// bucket index → (flows, up, down)
@@ -158,7 +158,7 @@ pub struct Aggregator {
     internal: Vec<Cidr>,
     bucket_ns: i64,
     services: BTreeMap<u16, SvcAgg>,
-    hosts: BTreeMap<IpAddr, HostAgg>,
+    hosts: rustc_hash::FxHashMap<IpAddr, HostAgg>,
     pub flows_total: u64,
     pub flows_external: u64,
     pub flows_named: u64,
@@ -188,7 +188,7 @@ impl Aggregator {
             internal: opts.internal,
             bucket_ns: opts.bucket_seconds as i64 * 1_000_000_000,
             services: BTreeMap::new(),
-            hosts: BTreeMap::new(),
+            hosts: rustc_hash::FxHashMap::default(),
             flows_total: 0,
             flows_external: 0,
             flows_named: 0,
