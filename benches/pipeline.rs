@@ -232,10 +232,7 @@ fn bench_quic(c: &mut Criterion) {
     });
     // A whole client handshake datagram through the engine: flow creation, key
     // derivation, decryption, CRYPTO reassembly, ClientHello, JA4/JA3, catalog.
-    let frame = testutil::eth(
-        0x0800,
-        &testutil::ipv4_udp([10, 0, 0, 5], [104, 18, 32, 47], 50000, 443, &pkt),
-    );
+    let frame = testutil::eth_ipv4_udp([10, 0, 0, 5], [104, 18, 32, 47], 50000, 443, &pkt);
     let cat = Catalog::builtin();
     g.bench_function("engine_client_initial_datagram", |b| {
         b.iter(|| {

@@ -150,8 +150,6 @@ pub struct Engine<'c> {
     shadow: bool,
     /// This engine counts packet-level statistics (packets, bytes, undecodable...).
     packet_stats: bool,
-    /// Owner of each of the [`SHARD_BUCKETS`] hash buckets.
-    owners: Vec<u32>,
 }
 
 /// Context of the current frame for facts.
@@ -186,14 +184,13 @@ impl<'c> Engine<'c> {
             shards: 1,
             shadow: false,
             packet_stats: true,
-            owners: vec![0; SHARD_BUCKETS],
         }
     }
 
     /// The worker that owns a flow.
     #[inline]
     pub fn owner_of(&self, key: &FlowKey) -> u32 {
-        self.owners[(key.shard_hash() % SHARD_BUCKETS as u64) as usize]
+        (key.shard_hash() % self.shards as u64) as u32
     }
 
     /// Makes this engine worker `id` of `n`. Every worker sees every packet;
@@ -206,15 +203,9 @@ impl<'c> Engine<'c> {
     pub fn set_shard(&mut self, id: u32, n: u32) {
         self.shard_id = id;
         self.shards = n.max(1);
-        self.owners = shard_table(self.shards);
         // Worker 0 counts packet-level statistics (every worker sees every packet).
         self.packet_stats = id == 0;
         self.cfg.max_flows = (self.cfg.max_flows / self.shards as usize).max(1);
-    }
-
-    /// Whether this engine counts packet-level statistics.
-    pub fn set_packet_stats(&mut self, on: bool) {
-        self.packet_stats = on;
     }
 
     /// The input file being read (facts of several workers are merged by (file, frame)).
@@ -232,17 +223,9 @@ impl<'c> Engine<'c> {
             .unwrap_or_default()
     }
 
-    fn primary(&self) -> bool {
-        self.shard_id == 0
-    }
-
-    /// Worker 0 keeps the packet-level counters.
-    pub fn is_primary(&self) -> bool {
-        self.primary()
-    }
-
-    pub fn catalog(&self) -> &Catalog {
-        self.catalog
+    /// Whether this engine keeps the packet-level counters (worker 0).
+    pub fn counts_packets(&self) -> bool {
+        self.packet_stats
     }
 
     pub fn active_flows(&self) -> usize {
@@ -322,12 +305,7 @@ impl<'c> Engine<'c> {
             if let Some(f) = self.flows.get(i) {
                 if self.deadline(f) < ctx.ts {
                     let f = self.flows.remove(i).expect("present");
-                    let reason = if f.closed() {
-                        EndReason::Closed
-                    } else {
-                        EndReason::Idle
-                    };
-                    self.finish(f, reason, sink);
+                    self.finish_expired(f, sink);
                     idx = None;
                 }
             }
@@ -367,8 +345,10 @@ impl<'c> Engine<'c> {
         if ctx.ts > flow.last_ns {
             flow.last_ns = ctx.ts;
         }
-        let bi = ctx.ts.div_euclid(bucket_ns);
-        if bi != flow.bucket.index {
+        // Still in the flow's current time bucket? (no division per packet)
+        let bucket_start = flow.bucket.index.saturating_mul(bucket_ns);
+        if !matches!(ctx.ts.checked_sub(bucket_start), Some(d) if (0..bucket_ns).contains(&d)) {
+            let bi = ctx.ts.div_euclid(bucket_ns);
             if flow.bucket.up + flow.bucket.down > 0 {
                 flow.past_buckets.push(flow.bucket);
             }
@@ -417,8 +397,7 @@ impl<'c> Engine<'c> {
                 return;
             }
             if dns_port {
-                let client = flow.client;
-                self.dns_udp(pkt, ctx, client, up);
+                self.dns_udp(pkt, ctx);
                 return;
             }
             if !up && pkt.payload[0] & 0x80 != 0 {
@@ -461,8 +440,7 @@ impl<'c> Engine<'c> {
                 // strict content check on a flow's first datagrams only.
                 flow.udp_probes += 1;
                 if dns::looks_like_dns(pkt.payload) {
-                    let client = flow.client;
-                    self.dns_udp(pkt, ctx, client, up);
+                    self.dns_udp(pkt, ctx);
                 }
             }
             return;
@@ -561,7 +539,6 @@ impl<'c> Engine<'c> {
                 down: 0,
             },
             past_buckets: Vec::new(),
-            evicted: false,
             udp_probes: 0,
             shadow: self.shadow,
             sni_via: Via::TlsSni,
@@ -615,7 +592,6 @@ impl<'c> Engine<'c> {
         }
         if insp.state == AppState::DnsTcp {
             let stream = if up { &mut insp.up } else { &mut insp.down };
-            let client = flow.client;
             match stream.push(pkt.tcp_seq, pkt.payload, 64 * 1024 + 2) {
                 Push::Overflow => {
                     stats.anomaly("dns_tcp_buffer_full");
@@ -624,50 +600,27 @@ impl<'c> Engine<'c> {
                 Push::Pending => {
                     // Beyond a gap (lost segment): if the segment holds whole
                     // messages, read them and resynchronise after it.
-                    let mut msgs: Vec<&[u8]> = Vec::new();
-                    let used = dns::split_tcp_messages(pkt.payload, |m| msgs.push(m));
-                    if used == pkt.payload.len() {
+                    if dns::split_tcp_messages(pkt.payload, |_| {}) == pkt.payload.len() {
                         stats.anomaly("dns_tcp_gap_skipped");
-                        for m in msgs {
-                            handle_dns_message(
-                                m, pkt, ctx, client, up, cfg, stats, facts, dns_cache,
-                            );
-                        }
+                        let used =
+                            tcp_dns_messages(pkt.payload, pkt, ctx, cfg, stats, facts, dns_cache);
                         *stream = Stream::new();
                         stream.start_at(pkt.tcp_seq.wrapping_add(used as u32));
                     }
                 }
                 Push::Duplicate => {
                     // tshark dissects a retransmitted DNS segment again: so do
-                    // the facts, when the segment holds whole messages.
-                    if facts.is_some() {
-                        let mut msgs: Vec<&[u8]> = Vec::new();
-                        let used = dns::split_tcp_messages(pkt.payload, |m| msgs.push(m));
-                        if used == pkt.payload.len() {
-                            let mut no_cache = FxHashMap::default();
-                            for m in msgs {
-                                handle_dns_message(
-                                    m,
-                                    pkt,
-                                    ctx,
-                                    client,
-                                    up,
-                                    cfg,
-                                    stats,
-                                    facts,
-                                    &mut no_cache,
-                                );
-                            }
-                        }
+                    // the facts (not the cache), when it holds whole messages.
+                    if facts.is_some()
+                        && dns::split_tcp_messages(pkt.payload, |_| {}) == pkt.payload.len()
+                    {
+                        let mut no_cache = FxHashMap::default();
+                        tcp_dns_messages(pkt.payload, pkt, ctx, cfg, stats, facts, &mut no_cache);
                     }
                 }
                 Push::Added => {
-                    let data = stream.data();
-                    let mut msgs: Vec<&[u8]> = Vec::new();
-                    let used = dns::split_tcp_messages(data, |m| msgs.push(m));
-                    for m in msgs {
-                        handle_dns_message(m, pkt, ctx, client, up, cfg, stats, facts, dns_cache);
-                    }
+                    let used =
+                        tcp_dns_messages(stream.data(), pkt, ctx, cfg, stats, facts, dns_cache);
                     stream.consume(used);
                 }
             }
@@ -860,7 +813,6 @@ impl<'c> Engine<'c> {
         facts: &mut Option<FactSink>,
         dns_cache: &mut FxHashMap<(IpAddr, IpAddr), DnsEntry>,
     ) {
-        let client = flow.client;
         let Some(insp) = flow.inspect.as_mut() else {
             return;
         };
@@ -874,7 +826,7 @@ impl<'c> Engine<'c> {
         }) {
             Ok(used) => {
                 for b in bodies {
-                    handle_dns_message(b, pkt, ctx, client, up, cfg, stats, facts, dns_cache);
+                    handle_dns_message(b, pkt, ctx, cfg, stats, facts, dns_cache);
                 }
                 stream.consume(used);
             }
@@ -1041,13 +993,11 @@ impl<'c> Engine<'c> {
         }
     }
 
-    fn dns_udp(&mut self, pkt: &Packet<'_>, ctx: FrameCtx, client: IpAddr, up: bool) {
+    fn dns_udp(&mut self, pkt: &Packet<'_>, ctx: FrameCtx) {
         handle_dns_message(
             pkt.payload,
             pkt,
             ctx,
-            client,
-            up,
             &self.cfg,
             &mut self.stats,
             &mut self.facts,
@@ -1072,16 +1022,21 @@ impl<'c> Engine<'c> {
             let deadline = self.deadline(f);
             if deadline <= now {
                 let f = self.flows.remove(idx).expect("present");
-                let reason = if f.closed() {
-                    EndReason::Closed
-                } else {
-                    EndReason::Idle
-                };
-                self.finish(f, reason, sink);
+                self.finish_expired(f, sink);
             } else {
                 self.expiry.push(deadline, idx, gen);
             }
         }
+    }
+
+    /// Ends a flow whose deadline passed: closed, or idle.
+    fn finish_expired(&mut self, f: Flow, sink: &mut dyn FlowSink) {
+        let reason = if f.closed() {
+            EndReason::Closed
+        } else {
+            EndReason::Idle
+        };
+        self.finish(f, reason, sink);
     }
 
     fn deadline(&self, f: &Flow) -> i64 {
@@ -1107,8 +1062,7 @@ impl<'c> Engine<'c> {
                 self.expiry.push(deadline, idx, gen);
                 continue;
             }
-            let mut f = self.flows.remove(idx).expect("present");
-            f.evicted = true;
+            let f = self.flows.remove(idx).expect("present");
             self.stats.evicted_flows += 1;
             self.finish(f, EndReason::Evicted, sink);
             return;
@@ -1185,33 +1139,6 @@ impl<'c> Engine<'c> {
         };
         sink.flow_ended(rec, self.catalog);
     }
-}
-
-/// Hash buckets flows are spread over (see [`shard_table`]).
-pub const SHARD_BUCKETS: usize = 64;
-
-/// Share of the flows worker 0 takes, relative to the others (all workers do
-/// the same work today: each reads and decodes the whole input).
-pub const FIRST_WORKER_WEIGHT: f64 = 1.0;
-
-/// Which worker owns each hash bucket when `n` workers share the flows: a
-/// fixed function of `n`, so the split is reproducible.
-pub fn shard_table(n: u32) -> Vec<u32> {
-    let n = n.max(1);
-    if n == 1 {
-        return vec![0; SHARD_BUCKETS];
-    }
-    let total = FIRST_WORKER_WEIGHT + (n - 1) as f64;
-    let first = ((SHARD_BUCKETS as f64 * FIRST_WORKER_WEIGHT / total).round() as usize).max(1);
-    (0..SHARD_BUCKETS)
-        .map(|b| {
-            if b < first {
-                0
-            } else {
-                1 + ((b - first) as u32 % (n - 1))
-            }
-        })
-        .collect()
 }
 
 /// Packet-level counters of one frame.
@@ -1531,13 +1458,26 @@ fn emit_sni_facts(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Reads every whole length-prefixed DNS message at the start of `bytes`
+/// (DNS over TCP); returns the bytes they took.
+fn tcp_dns_messages(
+    bytes: &[u8],
+    pkt: &Packet<'_>,
+    ctx: FrameCtx,
+    cfg: &Config,
+    stats: &mut Stats,
+    facts: &mut Option<FactSink>,
+    dns_cache: &mut FxHashMap<(IpAddr, IpAddr), DnsEntry>,
+) -> usize {
+    dns::split_tcp_messages(bytes, |m| {
+        handle_dns_message(m, pkt, ctx, cfg, stats, facts, dns_cache)
+    })
+}
+
 fn handle_dns_message(
     msg: &[u8],
     pkt: &Packet<'_>,
     ctx: FrameCtx,
-    _flow_client: IpAddr,
-    _up: bool,
     cfg: &Config,
     stats: &mut Stats,
     facts: &mut Option<FactSink>,
@@ -1662,27 +1602,7 @@ mod tests {
     const C: [u8; 4] = [10, 0, 0, 5];
     const S: [u8; 4] = [104, 18, 32, 47];
 
-    fn tcp(
-        src: [u8; 4],
-        dst: [u8; 4],
-        sp: u16,
-        dp: u16,
-        seq: u32,
-        flags: u8,
-        payload: &[u8],
-    ) -> Vec<u8> {
-        crate::testutil::eth(
-            0x0800,
-            &crate::testutil::ipv4_tcp(src, dst, sp, dp, seq, flags, payload),
-        )
-    }
-
-    fn udp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
-        crate::testutil::eth(
-            0x0800,
-            &crate::testutil::ipv4_udp(src, dst, sp, dp, payload),
-        )
-    }
+    use crate::testutil::{eth_ipv4_tcp as tcp, eth_ipv4_udp as udp};
 
     struct Run<'c> {
         e: Engine<'c>,

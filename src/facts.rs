@@ -120,7 +120,6 @@ pub struct FactSink {
     /// Index of the input file being read (memory mode).
     pub file_index: u32,
     error: Option<String>,
-    pub written: u64,
 }
 
 impl FactSink {
@@ -130,7 +129,6 @@ impl FactSink {
             memory: Vec::new(),
             file_index: 0,
             error: None,
-            written: 0,
         }
     }
 
@@ -141,7 +139,6 @@ impl FactSink {
             memory: Vec::new(),
             file_index: 0,
             error: None,
-            written: 0,
         }
     }
 
@@ -201,7 +198,6 @@ impl FactSink {
             )),
         }
         line.push_str("}\n");
-        self.written += 1;
         match self.out.as_mut() {
             Some(out) => {
                 if let Err(e) = out.write_all(line.as_bytes()) {

@@ -187,8 +187,6 @@ pub struct Flow {
     /// Bytes per time bucket: the current one and the closed ones.
     pub bucket: Bucket,
     pub past_buckets: Vec<Bucket>,
-    /// Evicted because the flow table was full.
-    pub evicted: bool,
     /// UDP datagrams checked for DNS on a non-DNS port.
     pub udp_probes: u8,
     /// A DNS flow another worker owns: followed for its answers, not reported.

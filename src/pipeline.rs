@@ -237,7 +237,7 @@ fn pump<S: PacketSource>(
             }
         }
     }
-    if engine.is_primary() {
+    if engine.counts_packets() {
         for (reason, n) in src.anomalies() {
             engine.stats.anomaly_n(reason, n);
         }

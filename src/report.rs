@@ -173,7 +173,6 @@ pub struct Aggregator {
     pub bytes_quic_undecryptable: u64,
     pub flows_quic: u64,
     pub flows_dns: u64,
-    pub bytes_dns: u64,
     events: Option<SharedWriter>,
     events_all: bool,
     events_error: Option<String>,
@@ -203,7 +202,6 @@ impl Aggregator {
             bytes_quic_undecryptable: 0,
             flows_quic: 0,
             flows_dns: 0,
-            bytes_dns: 0,
             events: opts.events,
             events_all: opts.events_all,
             events_error: None,
@@ -227,7 +225,7 @@ impl Aggregator {
         self.events_error.clone()
     }
 
-    fn write_event(&mut self, r: &FlowRecord, cat: &Catalog) {
+    fn write_event(&mut self, r: &FlowRecord, cat: &Catalog, internal: bool) {
         if self.events.is_none() {
             return;
         }
@@ -259,7 +257,7 @@ impl Aggregator {
             ja3: r.ja3.as_deref(),
             sni: &r.sni,
             pattern: r.pattern.map(|p| cat.patterns[p as usize].0.as_str()),
-            internal: self.internal.iter().any(|c| c.contains(&r.client)),
+            internal,
         };
         let mut line = serde_json::to_vec(&ev).expect("events serialise");
         line.push(b'\n');
@@ -293,7 +291,6 @@ impl Aggregator {
         self.bytes_quic_undecryptable += o.bytes_quic_undecryptable;
         self.flows_quic += o.flows_quic;
         self.flows_dns += o.flows_dns;
-        self.bytes_dns += o.bytes_dns;
         if let Some(e) = o.events_error {
             self.events_error.get_or_insert(e);
         }
@@ -388,7 +385,6 @@ impl FlowSink for Aggregator {
         if is_dns_flow(&r) {
             // Lookups themselves are not traffic that could be named.
             self.flows_dns += 1;
-            self.bytes_dns += bytes;
         } else if r.server_name.is_some() {
             self.flows_named += 1;
             self.bytes_named += bytes;
@@ -411,8 +407,9 @@ impl FlowSink for Aggregator {
             self.flows_quic_undecryptable += 1;
             self.bytes_quic_undecryptable += bytes;
         }
-        self.write_event(&r, cat);
-        if !self.is_internal(&r.client) {
+        let internal = self.is_internal(&r.client);
+        self.write_event(&r, cat, internal);
+        if !internal {
             self.flows_external += 1;
             return;
         }
@@ -460,6 +457,9 @@ pub struct SummaryInput<'a> {
 
 #[derive(Serialize)]
 struct ServiceOut {
+    /// Catalog index (for the timeline; not serialised).
+    #[serde(skip)]
+    sid: u16,
     id: String,
     name: String,
     vendor: String,
@@ -516,6 +516,7 @@ impl Aggregator {
                     via.insert(v.as_str(), a.via.get(&v).copied().unwrap_or(0));
                 }
                 ServiceOut {
+                    sid: *sid,
                     id: s.id.clone(),
                     name: s.name.clone(),
                     vendor: s.vendor.clone(),
@@ -577,13 +578,7 @@ impl Aggregator {
         let bucket_s = self.bucket_ns / 1_000_000_000;
         let mut series: Vec<Value> = Vec::new();
         for s in &services {
-            let sid = self
-                .services
-                .keys()
-                .find(|k| cat.service(**k).id == s.id)
-                .copied()
-                .expect("service present");
-            let tl = &self.services[&sid].timeline;
+            let tl = &self.services[&s.sid].timeline;
             let (Some(first), Some(last)) = (tl.keys().next(), tl.keys().next_back()) else {
                 continue;
             };

@@ -54,6 +54,24 @@ pub fn ipv4_udp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, payload: &[u8]) ->
     ipv4(src, dst, 17, &u)
 }
 
+/// Ethernet + IPv4 + TCP.
+pub fn eth_ipv4_tcp(
+    src: [u8; 4],
+    dst: [u8; 4],
+    sp: u16,
+    dp: u16,
+    seq: u32,
+    flags: u8,
+    payload: &[u8],
+) -> Vec<u8> {
+    eth(0x0800, &ipv4_tcp(src, dst, sp, dp, seq, flags, payload))
+}
+
+/// Ethernet + IPv4 + UDP.
+pub fn eth_ipv4_udp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
+    eth(0x0800, &ipv4_udp(src, dst, sp, dp, payload))
+}
+
 /// An Ethernet II frame (zero MACs) with the given EtherType.
 pub fn eth(ethertype: u16, inner: &[u8]) -> Vec<u8> {
     let mut v = vec![0u8; 12];

@@ -9,7 +9,7 @@ use lanterne::engine::{Config, Engine, FlowRecord, FlowSink};
 use lanterne::proto::tls;
 use lanterne::signatures::Catalog;
 use lanterne::source::{PcapReader, RawPacket};
-use lanterne::testutil::{crypto_frame, eth, ipv4_tcp, ipv4_udp, quic_initial};
+use lanterne::testutil::{crypto_frame, eth_ipv4_tcp, eth_ipv4_udp, quic_initial};
 
 struct Counting;
 
@@ -72,65 +72,51 @@ fn established_flows_allocate_nothing_per_packet() {
         &mut e,
         &mut sink,
         0,
-        &eth(0x0800, &ipv4_tcp(c, s, 40000, 443, 99, 0x02, &[])),
+        &eth_ipv4_tcp(c, s, 40000, 443, 99, 0x02, &[]),
     );
     feed(
         &mut e,
         &mut sink,
         1,
-        &eth(0x0800, &ipv4_tcp(s, c, 443, 40000, 7, 0x12, &[])),
+        &eth_ipv4_tcp(s, c, 443, 40000, 7, 0x12, &[]),
     );
     let ch = tls::build_client_hello(Some("chatgpt.com"), &["h2"], false, 0);
     feed(
         &mut e,
         &mut sink,
         2,
-        &eth(0x0800, &ipv4_tcp(c, s, 40000, 443, 100, 0x18, &ch)),
+        &eth_ipv4_tcp(c, s, 40000, 443, 100, 0x18, &ch),
     );
     feed(
         &mut e,
         &mut sink,
         3,
-        &eth(
-            0x0800,
-            &ipv4_tcp(
-                c,
-                s,
-                40000,
-                443,
-                100 + ch.len() as u32,
-                0x18,
-                &[0x17, 3, 3, 0, 1, 0],
-            ),
+        &eth_ipv4_tcp(
+            c,
+            s,
+            40000,
+            443,
+            100 + ch.len() as u32,
+            0x18,
+            &[0x17, 3, 3, 0, 1, 0],
         ),
     );
     // QUIC: a client Initial with the ClientHello, then a short-header packet.
     let rec = tls::build_client_hello(Some("gemini.google.com"), &["h3"], false, 0);
     let init = quic_initial(1, &[1; 8], 0, &crypto_frame(0, &rec[5..]), 1100);
-    feed(
-        &mut e,
-        &mut sink,
-        4,
-        &eth(0x0800, &ipv4_udp(c, s, 50000, 443, &init)),
-    );
+    feed(&mut e, &mut sink, 4, &eth_ipv4_udp(c, s, 50000, 443, &init));
     feed(
         &mut e,
         &mut sink,
         5,
-        &eth(0x0800, &ipv4_udp(c, s, 50000, 443, &[0x40; 60])),
+        &eth_ipv4_udp(c, s, 50000, 443, &[0x40; 60]),
     );
     assert_eq!(e.stats.tls_client_hellos + e.stats.quic_client_hellos, 2);
 
-    let data_up = eth(
-        0x0800,
-        &ipv4_tcp(c, s, 40000, 443, 5000, 0x18, &[0x17; 1400]),
-    );
-    let data_down = eth(
-        0x0800,
-        &ipv4_tcp(s, c, 443, 40000, 9000, 0x10, &[0x17; 1400]),
-    );
-    let quic_up = eth(0x0800, &ipv4_udp(c, s, 50000, 443, &[0x41; 1200]));
-    let quic_down = eth(0x0800, &ipv4_udp(s, c, 443, 50000, &[0x42; 1200]));
+    let data_up = eth_ipv4_tcp(c, s, 40000, 443, 5000, 0x18, &[0x17; 1400]);
+    let data_down = eth_ipv4_tcp(s, c, 443, 40000, 9000, 0x10, &[0x17; 1400]);
+    let quic_up = eth_ipv4_udp(c, s, 50000, 443, &[0x41; 1200]);
+    let quic_down = eth_ipv4_udp(s, c, 443, 50000, &[0x42; 1200]);
     let before = allocs();
     let n = 50_000i64;
     for i in 0..n {

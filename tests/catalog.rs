@@ -218,23 +218,12 @@ fn policy_adds_internal_tools_by_name_and_cidr() {
         "[[service]]\nid = \"acme-assistant\"\nname = \"ACME Assistant\"\nvendor = \"ACME IT\"\ncategory = \"chat\"\ndomains = [\"assistant.acme.example\"]\ncidrs = [\"192.168.4.1/32\"]\n",
     )
     .unwrap();
-    let json = dir.join("s.json");
-    let o = run(&[
-        "read",
-        "-q",
-        data(DEMO).to_str().unwrap(),
-        "--policy",
-        pol.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+    let s = summary_of(
+        &[&data(DEMO)],
+        &["--policy", pol.to_str().unwrap()],
+        &dir,
+        "s",
     );
-    let s = read_json(&json);
     let acme = s["services"]
         .as_array()
         .unwrap()

@@ -128,17 +128,10 @@ fn several_files_and_stdin() {
     let dir = scratch("multi");
     let a = data(AI);
     let b = data("corpus/pcap/ndpi__iphone.pcap");
-    let j1 = dir.join("1.json");
-    let o = run(&[
-        "read",
-        "-q",
-        a.to_str().unwrap(),
-        b.to_str().unwrap(),
-        "--json",
-        j1.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert_eq!(read_json(&j1)["capture"]["packets"], 1000);
+    assert_eq!(
+        summary_of(&[&a, &b], &[], &dir, "1")["capture"]["packets"],
+        1000
+    );
 
     // stdin
     let mut child = Command::new(bin())
@@ -216,18 +209,7 @@ fn terminal_table_and_csv() {
 #[test]
 fn internal_ranges_decide_attribution() {
     let dir = scratch("internal");
-    let json = dir.join("s.json");
-    let o = run(&[
-        "read",
-        "-q",
-        data(AI).to_str().unwrap(),
-        "--internal",
-        "10.0.0.0/8",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0));
-    let s = read_json(&json);
+    let s = summary_of(&[&data(AI)], &["--internal", "10.0.0.0/8"], &dir, "s");
     assert_eq!(s["hosts"].as_array().unwrap().len(), 0);
     assert_eq!(s["services"].as_array().unwrap().len(), 0);
     assert_eq!(s["capture"]["flows_external"], s["capture"]["flows"]);
@@ -279,18 +261,12 @@ fn custom_catalog_replaces_builtin() {
         "[[service]]\nid = \"internal-llm\"\nname = \"Internal LLM\"\nvendor = \"Us\"\ncategory = \"chat\"\ncountry = \"FR\"\ndomains = [\"*.oaistatic.com\"]\nsource = \"https://example.org\"\n",
     )
     .unwrap();
-    let json = dir.join("s.json");
-    let o = run(&[
-        "read",
-        "-q",
-        data(AI).to_str().unwrap(),
-        "--signatures",
-        cat.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    let s = read_json(&json);
+    let s = summary_of(
+        &[&data(AI)],
+        &["--signatures", cat.to_str().unwrap()],
+        &dir,
+        "s",
+    );
     let ids: Vec<&str> = s["services"]
         .as_array()
         .unwrap()

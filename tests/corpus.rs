@@ -174,23 +174,8 @@ fn facts_equal_tshark_ground_truth() {
 #[test]
 fn chatgpt_session_is_reported() {
     let out = scratch("chatgpt");
-    let json = out.join("s.json");
-    let o = run(&[
-        "read",
-        "-q",
-        data("corpus/pcap/ai__chatgpt-browser_frames-0001-0500.pcapng")
-            .to_str()
-            .unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let s = read_json(&json);
+    let pcap = data("corpus/pcap/ai__chatgpt-browser_frames-0001-0500.pcapng");
+    let s = summary_of(&[&pcap], &[], &out, "s");
     assert_eq!(s["schema"], "lanterne.summary/1");
     assert_eq!(s["capture"]["packets"], 500);
     let svcs = s["services"].as_array().unwrap();

@@ -41,7 +41,7 @@ fn truth_tables(t: &serde_json::Value) -> (BTreeMap<String, C>, BTreeMap<String,
 }
 
 fn check(pcap: &Path, out: &Path) -> serde_json::Value {
-    let truth = read_json(Path::new(&format!("{}.truth.json", pcap.display())));
+    let truth = truth_of(pcap);
     if truth["totals"]["flows_quic"].as_u64().unwrap_or(0) > 0 {
         assert_eq!(
             truth["quic_initials_decryptable"], true,
@@ -179,7 +179,7 @@ fn default_mix_matches_truth() {
         return;
     };
     let s = check(&p, &dir);
-    let truth = read_json(Path::new(&format!("{}.truth.json", p.display())));
+    let truth = truth_of(&p);
     let tls: u64 = truth["totals"]["tls_client_hellos"].as_u64().unwrap();
     assert!(tls > 500);
     assert!(!s["services"].as_array().unwrap().is_empty());
@@ -206,7 +206,7 @@ fn modern_mix_matches_truth() {
         return;
     };
     let s = check(&p, &dir);
-    let truth = read_json(Path::new(&format!("{}.truth.json", p.display())));
+    let truth = truth_of(&p);
     // ECH flows are counted, and named through DNS.
     let ech = truth["totals"]["ech_flows"].as_u64().unwrap();
     assert!(ech > 0);
@@ -253,33 +253,10 @@ fn gzip_input_gives_the_same_summary() {
         e.write_all(&raw).unwrap();
         e.finish().unwrap();
     }
-    let a = dir.join("a.json");
-    let b = dir.join("b.json");
-    assert_eq!(
-        run(&[
-            "read",
-            "-q",
-            p.to_str().unwrap(),
-            "--json",
-            a.to_str().unwrap()
-        ])
-        .status
-        .code(),
-        Some(0)
+    let (mut x, mut y) = (
+        summary_of(&[&p], &[], &dir, "a"),
+        summary_of(&[&gz], &[], &dir, "b"),
     );
-    assert_eq!(
-        run(&[
-            "read",
-            "-q",
-            gz.to_str().unwrap(),
-            "--json",
-            b.to_str().unwrap()
-        ])
-        .status
-        .code(),
-        Some(0)
-    );
-    let (mut x, mut y) = (read_json(&a), read_json(&b));
     x["inputs"] = serde_json::Value::Null;
     y["inputs"] = serde_json::Value::Null;
     assert_eq!(x, y);
@@ -337,7 +314,7 @@ fn facts_count_every_client_hello() {
     ) else {
         return;
     };
-    let truth = read_json(Path::new(&format!("{}.truth.json", p.display())));
+    let truth = truth_of(&p);
     let facts = dir.join("facts.ndjson");
     let o = run(&[
         "read",
@@ -381,17 +358,8 @@ fn undecryptable_quic_is_reported_not_hidden() {
     ) else {
         return;
     };
-    let truth = read_json(Path::new(&format!("{}.truth.json", p.display())));
-    let json = dir.join("s.json");
-    let o = run(&[
-        "read",
-        "-q",
-        p.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0));
-    let s = read_json(&json);
+    let truth = truth_of(&p);
+    let s = summary_of(&[&p], &[], &dir, "s");
     let quic = truth["totals"]["flows_quic"].as_u64().unwrap();
     assert!(quic > 0);
     assert_eq!(s["visibility"]["quic_flows"].as_u64().unwrap(), quic);

@@ -30,8 +30,6 @@ pub struct Stream {
     started: bool,
     buf: Vec<u8>,
     pending: Vec<(u32, Vec<u8>)>,
-    /// Bytes consumed by the parser before `base` (for bookkeeping).
-    consumed: u64,
 }
 
 /// Signed distance from `a` to `b` in sequence space.
@@ -78,7 +76,6 @@ impl Stream {
         let n = n.min(self.buf.len());
         self.buf.drain(..n);
         self.base = self.base.wrapping_add(n as u32);
-        self.consumed += n as u64;
     }
 
     /// Marks `n` bytes at `seq` as consumed without storing them (parsed in place).
@@ -89,7 +86,6 @@ impl Stream {
         }
         if seq == self.base && self.buf.is_empty() {
             self.base = self.base.wrapping_add(n as u32);
-            self.consumed += n as u64;
         }
     }
 

@@ -63,3 +63,26 @@ pub fn generate(dir: &Path, name: &str, args: &[&str]) -> Option<PathBuf> {
         }
     }
 }
+
+/// The generator's ground-truth sidecar of a capture it wrote.
+pub fn truth_of(pcap: &Path) -> serde_json::Value {
+    read_json(Path::new(&format!("{}.truth.json", pcap.display())))
+}
+
+/// `lanterne read -q INPUT... ARGS... --json DIR/NAME.json`, which must succeed;
+/// returns the summary.
+pub fn summary_of(inputs: &[&Path], args: &[&str], dir: &Path, name: &str) -> serde_json::Value {
+    let json = dir.join(format!("{name}.json"));
+    let mut all: Vec<&str> = vec!["read", "-q"];
+    all.extend(inputs.iter().map(|p| p.to_str().unwrap()));
+    all.extend_from_slice(args);
+    all.extend(["--json", json.to_str().unwrap()]);
+    let o = run(&all);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    read_json(&json)
+}
