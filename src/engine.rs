@@ -1426,7 +1426,8 @@ fn is_netbios(p: u16) -> bool {
     (137..=139).contains(&p)
 }
 
-fn is_dns_port(p: u16) -> bool {
+/// DNS, mDNS and LLMNR ports.
+pub fn is_dns_port(p: u16) -> bool {
     p == 53 || p == 5353 || p == 5355
 }
 

@@ -270,15 +270,12 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
             "--max-flows and --bucket-seconds must be positive".into(),
         ));
     }
-    let stdout_claimed = [&a.json, &a.events, &a.facts]
-        .iter()
-        .any(|o| o.as_deref() == Some("-"));
-    if [&a.json, &a.events, &a.facts]
+    let to_stdout = [&a.json, &a.events, &a.facts]
         .iter()
         .filter(|o| o.as_deref() == Some("-"))
-        .count()
-        > 1
-    {
+        .count();
+    let stdout_claimed = to_stdout > 0;
+    if to_stdout > 1 {
         return Err(Fail::Usage(
             "only one of --json, --events, --facts can write to stdout".into(),
         ));

@@ -371,8 +371,8 @@ fn is_doh_dot(r: &FlowRecord) -> bool {
 
 /// Plain DNS, mDNS and LLMNR flows.
 fn is_dns_flow(r: &FlowRecord) -> bool {
-    [53, 5353, 5355].contains(&r.server_port) && r.proto == crate::decode::PROTO_UDP
-        || r.server_port == 53
+    crate::engine::is_dns_port(r.server_port)
+        && (r.proto == crate::decode::PROTO_UDP || r.server_port == 53)
 }
 
 impl FlowSink for Aggregator {
