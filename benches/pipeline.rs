@@ -119,9 +119,18 @@ fn bench_pipeline(c: &mut Criterion) {
         events: None,
         events_all: false,
     };
-    let packets = pipeline::analyse(&files, 1, &cfg, &cat, opts(), None, false, false)
-        .stats
-        .packets;
+    let packets = pipeline::analyse(
+        &files,
+        pipeline::Workers::new(1),
+        &cfg,
+        &cat,
+        opts(),
+        None,
+        false,
+        false,
+    )
+    .stats
+    .packets;
     let n = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .max(2);
@@ -135,9 +144,18 @@ fn bench_pipeline(c: &mut Criterion) {
         for threads in [1, n] {
             g.bench_function(format!("threads_{threads}"), |b| {
                 b.iter(|| {
-                    pipeline::analyse(&files, threads, &cfg, &cat, opts(), None, false, false)
-                        .stats
-                        .packets
+                    pipeline::analyse(
+                        &files,
+                        pipeline::Workers::new(threads),
+                        &cfg,
+                        &cat,
+                        opts(),
+                        None,
+                        false,
+                        false,
+                    )
+                    .stats
+                    .packets
                 })
             });
         }

@@ -152,6 +152,88 @@ pub struct Engine<'c> {
     packet_stats: bool,
 }
 
+/// Where a frame goes (see [`Engine::route`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Worker(u32),
+    All,
+}
+
+/// A packet as decoded by the worker that routed it, with its payload as a
+/// range of the chunk buffer: the worker that owns the flow does not decode it
+/// again, and touches the packet's bytes only if it inspects the payload.
+#[derive(Debug, Clone, Copy)]
+pub struct Routed {
+    pub ts_ns: i64,
+    pub frame: u64,
+    src: IpAddr,
+    dst: IpAddr,
+    ip_len: u32,
+    tcp_seq: u32,
+    tcp_ack: u32,
+    payload_at: u32,
+    payload_len: u32,
+    sport: u16,
+    dport: u16,
+    ip_version: u8,
+    proto: u8,
+    tcp_flags: u8,
+    tunnels: u8,
+    frag: Frag,
+}
+
+impl Routed {
+    /// `pkt`, decoded from `raw`, which lies in `buf`.
+    pub fn new(pkt: &Packet<'_>, raw: &RawPacket<'_>, buf: &[u8]) -> Self {
+        let at = (pkt.payload.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
+        let (payload_at, payload_len) = match u32::try_from(at) {
+            Ok(at) if (at as usize).saturating_add(pkt.payload.len()) <= buf.len() => {
+                (at, pkt.payload.len() as u32)
+            }
+            _ => (0, 0),
+        };
+        Routed {
+            ts_ns: raw.ts_ns,
+            frame: raw.frame,
+            src: pkt.src,
+            dst: pkt.dst,
+            ip_len: pkt.ip_len,
+            tcp_seq: pkt.tcp_seq,
+            tcp_ack: pkt.tcp_ack,
+            payload_at,
+            payload_len,
+            sport: pkt.sport,
+            dport: pkt.dport,
+            ip_version: pkt.ip_version,
+            proto: pkt.proto,
+            tcp_flags: pkt.tcp_flags,
+            tunnels: pkt.tunnels,
+            frag: pkt.frag,
+        }
+    }
+
+    fn packet<'a>(&self, buf: &'a [u8]) -> Packet<'a> {
+        let at = self.payload_at as usize;
+        Packet {
+            ip_version: self.ip_version,
+            src: self.src,
+            dst: self.dst,
+            proto: self.proto,
+            ip_len: self.ip_len,
+            sport: self.sport,
+            dport: self.dport,
+            tcp_seq: self.tcp_seq,
+            tcp_ack: self.tcp_ack,
+            tcp_flags: self.tcp_flags,
+            payload: buf
+                .get(at..at.saturating_add(self.payload_len as usize))
+                .unwrap_or_default(),
+            frag: self.frag,
+            tunnels: self.tunnels,
+        }
+    }
+}
+
 /// Context of the current frame for facts.
 #[derive(Clone, Copy)]
 struct FrameCtx {
@@ -190,22 +272,46 @@ impl<'c> Engine<'c> {
     /// The worker that owns a flow.
     #[inline]
     pub fn owner_of(&self, key: &FlowKey) -> u32 {
-        (key.shard_hash() % self.shards as u64) as u32
+        // The high 32 bits of the hash scaled to [0, shards): no division.
+        (((key.shard_hash() >> 32) * u64::from(self.shards)) >> 32) as u32
     }
 
-    /// Makes this engine worker `id` of `n`. Every worker sees every packet;
-    /// a flow belongs to the worker its symmetric hash picks, so both
-    /// directions land on the same worker. DNS flows are the exception: every
-    /// worker follows all of them (their answers name other workers' flows,
-    /// and reading them in packet order makes DNS-learned names independent
-    /// of the number of workers and of thread timing), but only the owner
-    /// reports them. Packet-level counters are kept by worker 0 only.
+    /// Makes this engine worker `id` of `n`. A flow belongs to the worker its
+    /// symmetric hash picks, so both directions land on the same worker; the
+    /// pipeline hands each worker its own packets (see [`Engine::route`]).
+    /// DNS flows are the exception: every worker follows all of them (their
+    /// answers name other workers' flows, and reading them in packet order
+    /// makes DNS-learned names independent of the number of workers and of
+    /// thread timing), but only the owner reports them. Packet-level counters
+    /// are kept by whoever routes the packet, not here.
     pub fn set_shard(&mut self, id: u32, n: u32) {
         self.shard_id = id;
         self.shards = n.max(1);
-        // Worker 0 counts packet-level statistics (every worker sees every packet).
-        self.packet_stats = id == 0;
+        self.packet_stats = self.shards == 1;
         self.cfg.max_flows = (self.cfg.max_flows / self.shards as usize).max(1);
+    }
+
+    /// Which workers must see a frame: counts its packet-level statistics
+    /// (once per frame, in whichever worker routes it) and returns the owner of
+    /// its flow, or every worker for DNS, with the decoded packet; `None` for
+    /// frames no flow uses.
+    #[inline]
+    pub fn route<'a>(&mut self, raw: &RawPacket<'a>) -> Option<(Route, Packet<'a>)> {
+        let outcome = decode::decode(raw.linktype, raw.data);
+        count_packet(&mut self.stats, raw, &outcome);
+        let Outcome::Ip(pkt) = outcome else {
+            return None;
+        };
+        if pkt.frag == Frag::Later || (pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP) {
+            return None;
+        }
+        let route = if is_dns_port(pkt.sport) || is_dns_port(pkt.dport) {
+            Route::All
+        } else {
+            let (key, _) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
+            Route::Worker(self.owner_of(&key))
+        };
+        Some((route, pkt))
     }
 
     /// The input file being read (facts of several workers are merged by (file, frame)).
@@ -247,13 +353,7 @@ impl<'c> Engine<'c> {
     }
 
     fn process_frame(&mut self, raw: &RawPacket<'_>, sink: &mut dyn FlowSink) {
-        if raw.ts_ns > self.now {
-            self.now = raw.ts_ns;
-        }
-        if self.now >= self.next_check {
-            self.expire(self.now, sink);
-            self.next_check = self.now.saturating_add(1_000_000_000);
-        }
+        self.tick(raw.ts_ns, sink);
         let outcome = decode::decode(raw.linktype, raw.data);
         if self.packet_stats {
             count_packet(&mut self.stats, raw, &outcome);
@@ -261,13 +361,55 @@ impl<'c> Engine<'c> {
         let Outcome::Ip(pkt) = outcome else {
             return;
         };
-        if pkt.frag == Frag::Later || (pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP) {
-            return;
-        }
         let ctx = FrameCtx {
             frame: raw.frame,
             ts: raw.ts_ns,
         };
+        self.ip_packet(&pkt, ctx, sink);
+    }
+
+    /// Processes a packet decoded and routed here by another worker (see
+    /// [`Engine::route`]); `buf` is the buffer its payload lies in.
+    #[inline]
+    pub fn process_routed(&mut self, r: &Routed, buf: &[u8], sink: &mut dyn FlowSink) {
+        self.process_decoded(&r.packet(buf), r.ts_ns, r.frame, sink);
+    }
+
+    /// Processes a packet this worker decoded and routed to itself.
+    #[inline]
+    pub fn process_decoded(
+        &mut self,
+        pkt: &Packet<'_>,
+        ts_ns: i64,
+        frame: u64,
+        sink: &mut dyn FlowSink,
+    ) {
+        let t0 = self.latency.is_some().then(std::time::Instant::now);
+        self.tick(ts_ns, sink);
+        self.ip_packet(pkt, FrameCtx { frame, ts: ts_ns }, sink);
+        if let (Some(t0), Some(h)) = (t0, self.latency.as_mut()) {
+            let ns = t0.elapsed().as_nanos().min(u64::MAX as u128) as u64;
+            h.saturating_record(ns.max(1));
+        }
+    }
+
+    /// Capture time moves on: runs the expiry once per second of it.
+    #[inline]
+    fn tick(&mut self, ts: i64, sink: &mut dyn FlowSink) {
+        if ts > self.now {
+            self.now = ts;
+        }
+        if self.now >= self.next_check {
+            self.expire(self.now, sink);
+            self.next_check = self.now.saturating_add(1_000_000_000);
+        }
+    }
+
+    #[inline]
+    fn ip_packet(&mut self, pkt: &Packet<'_>, ctx: FrameCtx, sink: &mut dyn FlowSink) {
+        if pkt.frag == Frag::Later || (pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP) {
+            return;
+        }
         let (key, src_is_a) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
         if self.shards > 1 && self.owner_of(&key) != self.shard_id {
             if !(is_dns_port(pkt.sport) || is_dns_port(pkt.dport)) {
@@ -278,13 +420,13 @@ impl<'c> Engine<'c> {
             let stats = std::mem::take(&mut self.stats);
             let facts = self.facts.take();
             self.shadow = true;
-            self.packet(&pkt, key, src_is_a, ctx, sink);
+            self.packet(pkt, key, src_is_a, ctx, sink);
             self.shadow = false;
             self.stats = stats;
             self.facts = facts;
             return;
         }
-        self.packet(&pkt, key, src_is_a, ctx, sink);
+        self.packet(pkt, key, src_is_a, ctx, sink);
     }
 
     fn packet(

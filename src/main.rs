@@ -28,7 +28,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Analyse pcap/pcapng files (several in time order; '-' reads stdin; .gz ok).
-    Read(ReadArgs),
+    Read(Box<ReadArgs>),
     /// Inspect the AI-service catalog.
     Signatures {
         #[command(subcommand)]
@@ -80,9 +80,12 @@ struct ReadArgs {
     /// Write one NDJSON line per extracted fact (SNI, DNS, HTTP Host), '-' for stdout.
     #[arg(long, value_name = "FILE")]
     facts: Option<String>,
-    /// Worker threads (default: all cores). Plain files only; stdin and gzip use one.
+    /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
+    /// Size of the read chunks shared by the workers (tuning and tests).
+    #[arg(long, value_name = "BYTES", hide = true, default_value_t = pipeline::CHUNK_BYTES)]
+    chunk_bytes: usize,
     /// Hard cap on flows tracked at once (the oldest idle one is evicted, counted).
     #[arg(long, default_value_t = 1 << 20, value_name = "N")]
     max_flows: usize,
@@ -158,7 +161,7 @@ fn main() -> ExitCode {
         }
     };
     let res = match cli.cmd {
-        Cmd::Read(a) => cmd_read(a),
+        Cmd::Read(a) => cmd_read(*a),
         Cmd::Signatures { cmd } => cmd_signatures(cmd),
     };
     match res {
@@ -318,7 +321,10 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
     let started = std::time::Instant::now();
     let run = pipeline::analyse(
         &a.files,
-        threads,
+        pipeline::Workers {
+            threads,
+            chunk_bytes: a.chunk_bytes,
+        },
         &cfg,
         &catalog,
         agg_opts,

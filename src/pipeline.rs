@@ -1,18 +1,23 @@
 //! The offline pipeline: inputs → one or several engines → merged results.
 //!
 //! With one worker, one [`Engine`] reads the inputs in order. With `n`
-//! workers, each worker reads every input itself (plain files only) and keeps
-//! the flows its shard owns (see [`Engine::set_shard`]); the results merge
+//! workers, the input is read once, chunk by chunk, by whichever worker is
+//! free; each chunk's packets are routed to the worker that owns their flow
+//! (see [`Engine::set_shard`], `run_workers`); the results merge
 //! order-independently, so the summary does not depend on `n`.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::engine::{Config, Engine};
+use rustc_hash::FxHashMap;
+
+use crate::engine::{Config, Engine, Route, Routed};
 use crate::report::{self, AggOptions, Aggregator};
 use crate::signatures::Catalog;
-use crate::source::{PacketSource, PcapReader};
+use crate::source::pcapfile::{DEFAULT_BUFFER_SIZE, MAX_RECORD_LEN};
+use crate::source::{PacketLoc, PacketSource, PcapReader};
 use crate::stats::Stats;
 
 /// What a run produced.
@@ -28,13 +33,33 @@ pub struct Analysis {
     pub threads: usize,
 }
 
-/// Analyses `files` in order with up to `threads` workers (several only
-/// when every input is a plain file; stdin is read once, gzip decompressed
-/// once). Read errors are printed as they happen when `print_errors`.
+/// Size of the read chunks the workers share (one `read()` each).
+pub const CHUNK_BYTES: usize = DEFAULT_BUFFER_SIZE;
+
+/// How many workers, and how the input is cut between them.
+#[derive(Debug, Clone, Copy)]
+pub struct Workers {
+    pub threads: usize,
+    /// Read chunk size with several workers (see `run_workers`).
+    pub chunk_bytes: usize,
+}
+
+impl Workers {
+    pub fn new(threads: usize) -> Self {
+        Workers {
+            threads,
+            chunk_bytes: CHUNK_BYTES,
+        }
+    }
+}
+
+/// Analyses `files` in order with `threads` workers (any input: files,
+/// gzip, stdin). Read errors are printed as they happen with one worker, at
+/// the end with several, when `print_errors`.
 #[allow(clippy::too_many_arguments)]
 pub fn analyse(
     files: &[String],
-    threads: usize,
+    workers: Workers,
     cfg: &Config,
     catalog: &Catalog,
     agg_opts: AggOptions,
@@ -42,11 +67,7 @@ pub fn analyse(
     progress: bool,
     print_errors: bool,
 ) -> Analysis {
-    let threads = if threads > 1 && files.iter().all(|f| is_plain_file(f)) {
-        threads.min(64)
-    } else {
-        1
-    };
+    let threads = workers.threads.clamp(1, 64);
     if threads == 1 {
         let mut agg = Aggregator::new(agg_opts);
         let mut engine = Engine::new(cfg.clone(), catalog, facts_out);
@@ -72,6 +93,7 @@ pub fn analyse(
     }
     let (stats, agg, read_errors, facts, latency) = run_workers(
         threads,
+        workers.chunk_bytes.clamp(64, MAX_RECORD_LEN),
         cfg,
         catalog,
         &agg_opts,
@@ -104,66 +126,316 @@ pub fn analyse(
     }
 }
 
-/// A regular, uncompressed file (several workers can each read it).
-fn is_plain_file(path: &str) -> bool {
-    if path == "-" {
-        return false;
-    }
-    let Ok(mut f) = File::open(path) else {
-        return false;
-    };
-    if !f.metadata().is_ok_and(|m| m.is_file()) {
-        return false;
-    }
-    let mut magic = [0u8; 2];
-    !(f.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b])
-}
-
 type WorkerResult = (
     crate::stats::Stats,
+    Aggregator,
+    Vec<(u32, u64, String)>,
+    Option<hdrhistogram::Histogram<u64>>,
+);
+
+/// Merged results: statistics, aggregates, read errors, facts by (file, frame), latency.
+type Merged = (
+    Stats,
     Aggregator,
     Vec<String>,
     Vec<(u32, u64, String)>,
     Option<hdrhistogram::Histogram<u64>>,
 );
 
-/// Runs `n` workers over all inputs (see `Engine::set_shard`) and merges
-/// their results: the summary is the same whatever `n`.
+/// The buffers of one chunk of input, recycled from chunk to chunk: the read
+/// buffer, where its packets lie, and the decoded packets of each worker.
+#[derive(Default)]
+struct ChunkBufs {
+    buf: Vec<u8>,
+    locs: Vec<PacketLoc>,
+    routes: Vec<Vec<Routed>>,
+}
+
+struct Chunk {
+    file: u32,
+    bufs: ChunkBufs,
+}
+
+/// The input side, behind one lock: whoever holds it reads the next chunk.
+struct InputState<'f> {
+    files: &'f [String],
+    next_file: usize,
+    reader: Option<(u32, FileReader)>,
+    /// The first packet of the next chunk (read when its buffer was retired).
+    carry: Option<PacketLoc>,
+    /// Chunks handed out so far.
+    seq: u64,
+    errors: Vec<String>,
+    /// Reader anomalies of the finished inputs.
+    stats: Stats,
+    progress: bool,
+    bar: Progress,
+    chunk_bytes: usize,
+}
+
+impl InputState<'_> {
+    /// Reads the next chunk into `bufs`; returns its file index, or `None`
+    /// when every input has been read.
+    fn read_chunk(&mut self, bufs: &mut ChunkBufs) -> Option<u32> {
+        bufs.locs.clear();
+        loop {
+            let Some((file, reader)) = self.reader.as_mut() else {
+                let i = self.next_file;
+                let path = self.files.get(i)?;
+                self.next_file += 1;
+                match open_reader(path, self.chunk_bytes) {
+                    Ok((mut reader, total)) => {
+                        reader.set_chunked();
+                        self.bar = Progress::new(
+                            self.progress && total.is_some_and(|t| t > 64 << 20),
+                            total,
+                        );
+                        self.reader = Some((i as u32, reader));
+                    }
+                    Err(e) => self.errors.push(e),
+                }
+                continue;
+            };
+            let file = *file;
+            reader.add_spare(std::mem::take(&mut bufs.buf));
+            bufs.locs.extend(self.carry.take());
+            let end = loop {
+                match reader.next_loc() {
+                    Ok(Some(loc)) if reader.has_retired() => {
+                        // `loc` lies in the fresh buffer: it opens the next chunk;
+                        // the packets so far lie in the first buffer retired.
+                        let mut retired = reader.take_retired();
+                        bufs.buf = retired.next().unwrap_or_default();
+                        drop(retired);
+                        self.carry = Some(loc);
+                        if self.bar.enabled {
+                            self.bar.update(reader.offset(), loc.frame);
+                        }
+                        return Some(file);
+                    }
+                    Ok(Some(loc)) => bufs.locs.push(loc),
+                    Ok(None) => break None,
+                    Err(e) => break Some(e),
+                }
+            };
+            // The end of this input (or a read error after its last good packet).
+            if let Some(e) = end {
+                self.errors
+                    .push(format!("{}: {e}", self.files[file as usize]));
+            }
+            let mut retired = reader.take_retired();
+            let first = retired.next();
+            drop(retired);
+            bufs.buf = match first {
+                Some(b) => b,
+                None => reader.take_buffer(),
+            };
+            for (reason, n) in reader.anomalies() {
+                self.stats.anomaly_n(reason, *n);
+            }
+            self.bar.finish();
+            self.reader = None;
+            return Some(file);
+        }
+    }
+}
+
+/// Chunks on their way to the workers.
+struct Ring {
+    /// Published chunks by sequence number, with how many workers took them.
+    ready: FxHashMap<u64, (Arc<Chunk>, usize)>,
+    free: Vec<ChunkBufs>,
+    /// Chunk buffers in existence (bounded: memory stays flat).
+    allocated: usize,
+    /// Number of chunks, once the input is exhausted.
+    end: Option<u64>,
+}
+
+/// Runs `n` workers over all inputs and merges their results: the summary is
+/// the same whatever `n` (see `Engine::set_shard`).
+///
+/// The input is read once, in chunks (one read buffer each, `chunk_bytes`),
+/// by whichever worker is free: it takes the input lock, reads the next
+/// chunk, releases the lock, then decodes every packet of the chunk and
+/// routes it (flow owner, or every worker for DNS) as a [`Routed`] record
+/// pointing into the chunk's buffer, and publishes the chunk. Every worker
+/// processes its packets of chunk 0, 1, 2, ... in order, so each flow sees
+/// its packets in capture order; a worker that routes the chunk it is due to
+/// process next handles its own packets right away. Reading, decoding and
+/// analysis are spread over all workers; no packet is copied or decoded
+/// twice, a few locks are taken per chunk, and at most `2n + 2` chunks are
+/// in flight (bounded memory).
+#[allow(clippy::too_many_arguments)]
 fn run_workers(
     n: usize,
+    chunk_bytes: usize,
     cfg: &Config,
     catalog: &Catalog,
     agg_opts: &AggOptions,
     files: &[String],
     facts: bool,
     progress: bool,
-) -> WorkerResult {
+) -> Merged {
+    let input = Mutex::new(InputState {
+        files,
+        next_file: 0,
+        reader: None,
+        carry: None,
+        seq: 0,
+        errors: Vec::new(),
+        stats: Stats::default(),
+        progress,
+        bar: Progress::new(false, None),
+        chunk_bytes,
+    });
+    let ring = Mutex::new(Ring {
+        ready: FxHashMap::default(),
+        free: Vec::new(),
+        allocated: 0,
+        end: None,
+    });
+    let changed = Condvar::new();
+    let max_chunks = 2 * n + 2;
+
     let results: Vec<WorkerResult> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .map(|w| {
                 let cfg = cfg.clone();
                 let opts = agg_opts.clone();
+                let (input, ring, changed) = (&input, &ring, &changed);
                 s.spawn(move || {
                     let mut agg = Aggregator::new(opts);
                     let sink = facts.then(crate::facts::FactSink::memory);
                     let mut engine = Engine::with_facts(cfg, catalog, sink);
                     engine.set_shard(w as u32, n as u32);
-                    let mut errors = Vec::new();
-                    for (i, path) in files.iter().enumerate() {
-                        engine.set_file(i as u32);
-                        if let Err(e) = read_one(path, &mut engine, &mut agg, progress && w == 0) {
-                            errors.push(e);
+                    let mut next: u64 = 0;
+                    let mut file = u32::MAX;
+                    loop {
+                        let mut r = lock(ring);
+                        // Wait until this worker's next chunk is published, or
+                        // the input is free to read (and a buffer with it).
+                        let job = loop {
+                            if let Some(slot) = r.ready.get_mut(&next) {
+                                slot.1 += 1;
+                                let chunk = Arc::clone(&slot.0);
+                                if slot.1 == n {
+                                    r.ready.remove(&next);
+                                }
+                                break Ok(chunk);
+                            }
+                            if r.end.is_some_and(|e| next >= e) {
+                                break Err(None);
+                            }
+                            if r.end.is_none() && (!r.free.is_empty() || r.allocated < max_chunks) {
+                                if let Ok(inp) = input.try_lock() {
+                                    let bufs = match r.free.pop() {
+                                        Some(b) => b,
+                                        None => {
+                                            r.allocated += 1;
+                                            ChunkBufs::default()
+                                        }
+                                    };
+                                    break Err(Some((inp, bufs)));
+                                }
+                            }
+                            r = changed.wait(r).unwrap_or_else(|e| e.into_inner());
+                        };
+                        drop(r);
+                        match job {
+                            Ok(chunk) => {
+                                if chunk.file != file {
+                                    file = chunk.file;
+                                    engine.set_file(file);
+                                }
+                                let bufs = &chunk.bufs;
+                                if let Some(mine) = bufs.routes.get(w) {
+                                    for r in mine {
+                                        engine.process_routed(r, &bufs.buf, &mut agg);
+                                    }
+                                }
+                                next += 1;
+                                if let Some(done) = Arc::into_inner(chunk) {
+                                    lock(ring).free.push(done.bufs);
+                                    changed.notify_all();
+                                }
+                            }
+                            Err(Some((mut inp, mut bufs))) => {
+                                let Some(chunk_file) = inp.read_chunk(&mut bufs) else {
+                                    let mut r = lock(ring);
+                                    r.end = Some(inp.seq);
+                                    r.free.push(bufs);
+                                    drop(r);
+                                    drop(inp);
+                                    changed.notify_all();
+                                    continue;
+                                };
+                                let seq = inp.seq;
+                                inp.seq += 1;
+                                drop(inp);
+                                changed.notify_all();
+                                // Up to date with every earlier chunk: process this
+                                // worker's packets right away, while they are hot.
+                                let inline = next == seq;
+                                if inline && chunk_file != file {
+                                    file = chunk_file;
+                                    engine.set_file(file);
+                                }
+                                let ChunkBufs { buf, locs, routes } = &mut bufs;
+                                routes.resize_with(n, Vec::new);
+                                for r in routes.iter_mut() {
+                                    r.clear();
+                                }
+                                for loc in locs.iter() {
+                                    let raw = loc.packet(buf);
+                                    let Some((route, pkt)) = engine.route(&raw) else {
+                                        continue;
+                                    };
+                                    match route {
+                                        Route::Worker(o) if inline && o as usize == w => {
+                                            engine.process_decoded(
+                                                &pkt, raw.ts_ns, raw.frame, &mut agg,
+                                            );
+                                        }
+                                        Route::Worker(o) => {
+                                            if let Some(r) = routes.get_mut(o as usize) {
+                                                r.push(Routed::new(&pkt, &raw, buf));
+                                            }
+                                        }
+                                        Route::All => {
+                                            let routed = Routed::new(&pkt, &raw, buf);
+                                            for (i, r) in routes.iter_mut().enumerate() {
+                                                if inline && i == w {
+                                                    engine.process_decoded(
+                                                        &pkt, raw.ts_ns, raw.frame, &mut agg,
+                                                    );
+                                                } else {
+                                                    r.push(routed);
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                                let taken = usize::from(inline);
+                                if inline {
+                                    next += 1;
+                                }
+                                let chunk = Arc::new(Chunk {
+                                    file: chunk_file,
+                                    bufs,
+                                });
+                                if taken < n {
+                                    lock(ring).ready.insert(seq, (chunk, taken));
+                                    changed.notify_all();
+                                } else if let Some(done) = Arc::into_inner(chunk) {
+                                    lock(ring).free.push(done.bufs);
+                                }
+                            }
+                            Err(None) => break,
                         }
                     }
                     engine.flush(&mut agg);
                     let facts = engine.take_facts();
-                    (
-                        engine.stats.clone(),
-                        agg,
-                        errors,
-                        facts,
-                        engine.latency.take(),
-                    )
+                    (engine.stats.clone(), agg, facts, engine.latency.take())
                 })
             })
             .collect();
@@ -172,29 +444,40 @@ fn run_workers(
             .map(|h| h.join().expect("worker panicked"))
             .collect()
     });
-    let mut it = results.into_iter();
-    let (mut stats, mut agg, errors, mut facts, mut latency) =
-        it.next().expect("at least one worker");
-    for (s, a, _, f, l) in it {
+    let input = input.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut stats = input.stats;
+    let mut agg: Option<Aggregator> = None;
+    let mut facts = Vec::new();
+    let mut latency: Option<hdrhistogram::Histogram<u64>> = None;
+    for (s, a, f, l) in results {
         stats.merge(&s);
-        agg.merge(a);
+        match agg.as_mut() {
+            Some(agg) => agg.merge(a),
+            None => agg = Some(a),
+        }
         facts.extend(f);
-        if let (Some(h), Some(l)) = (latency.as_mut(), l) {
-            let _ = h.add(&l);
+        match (latency.as_mut(), l) {
+            (Some(h), Some(l)) => {
+                let _ = h.add(&l);
+            }
+            (None, l) => latency = l,
+            _ => {}
         }
     }
     // Frame order, as one worker would have written them.
     facts.sort_by_key(|(file, frame, _)| (*file, *frame));
-    (stats, agg, errors, facts, latency)
+    let agg = agg.unwrap_or_else(|| Aggregator::new(agg_opts.clone()));
+    (stats, agg, input.errors, facts, latency)
 }
 
-/// Reads one input into the engine. Errors are "file: offset N: reason".
-fn read_one(
-    path: &str,
-    engine: &mut Engine<'_>,
-    agg: &mut Aggregator,
-    progress: bool,
-) -> Result<(), String> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type FileReader = PcapReader<Box<dyn Read + Send>>;
+
+/// Opens one input: the reader and the file size (none for stdin).
+fn open_reader(path: &str, buffer: usize) -> Result<(FileReader, Option<u64>), String> {
     let (input, total): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
         (Box::new(io::stdin()), None)
     } else {
@@ -205,9 +488,20 @@ fn read_one(
         }
         (Box::new(f), Some(meta.len()))
     };
-    let reader = PcapReader::new(input).map_err(|e| format!("{path}: {e}"))?;
+    let reader = PcapReader::with_limits(input, buffer, MAX_RECORD_LEN)
+        .map_err(|e| format!("{path}: {e}"))?;
     let total = if reader.is_gzip() { None } else { total };
-    let mut reader = reader;
+    Ok((reader, total))
+}
+
+/// Reads one input into the engine. Errors are "file: offset N: reason".
+fn read_one(
+    path: &str,
+    engine: &mut Engine<'_>,
+    agg: &mut Aggregator,
+    progress: bool,
+) -> Result<(), String> {
+    let (mut reader, total) = open_reader(path, DEFAULT_BUFFER_SIZE)?;
     let mut bar = Progress::new(progress && total.is_some_and(|t| t > 64 << 20), total);
     let result = pump(&mut reader, engine, agg, &mut bar).map_err(|e| format!("{path}: {e}"));
     bar.finish();

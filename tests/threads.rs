@@ -87,3 +87,70 @@ fn dns_named_flows_do_not_depend_on_threads() {
         assert!(one.1 == other.1, "facts differ with {t} threads");
     }
 }
+
+/// Small read chunks: many chunk boundaries, records cut by them, and
+/// several workers racing for the input; gzip and stdin inputs too. The
+/// summary still equals one worker's.
+#[test]
+fn small_chunks_gzip_and_stdin_do_not_change_the_summary() {
+    let dir = scratch("threads-chunks");
+    let Some(p) = generate(
+        &dir,
+        "chunks.pcap",
+        &[
+            "--flows",
+            "600",
+            "--duration",
+            "20",
+            "--seed",
+            "5",
+            "--modern",
+        ],
+    ) else {
+        return;
+    };
+    let one = outputs(&p, "1", &dir);
+    let summary = |args: &[&str], stdin: Option<&Path>| -> Vec<u8> {
+        let json = dir.join("chunked.json");
+        let mut all = vec!["read", "-q", "--json", json.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let o = match stdin {
+            Some(f) => run_stdin(&all, f),
+            None => run(&all),
+        };
+        assert_eq!(o.status.code(), Some(0), "{args:?}");
+        std::fs::read(&json).unwrap()
+    };
+    let p_s = p.to_str().unwrap();
+    for chunk in ["100", "2000", "70000"] {
+        for threads in ["2", "3"] {
+            let got = summary(&[p_s, "--threads", threads, "--chunk-bytes", chunk], None);
+            assert!(
+                got == one.0,
+                "summary differs: {threads} threads, chunks of {chunk} bytes"
+            );
+        }
+    }
+    let gz = dir.join("chunks.pcap.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut enc, &std::fs::read(&p).unwrap()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let got = summary(
+        &[
+            gz.to_str().unwrap(),
+            "--threads",
+            "2",
+            "--chunk-bytes",
+            "5000",
+        ],
+        None,
+    );
+    let one_gz = summary(&[gz.to_str().unwrap(), "--threads", "1"], None);
+    assert!(got == one_gz, "gzip input: summary differs with 2 threads");
+    let got = summary(&["-", "--threads", "2", "--chunk-bytes", "3000"], Some(&p));
+    let one_stdin = summary(&["-", "--threads", "1"], Some(&p));
+    assert!(
+        got == one_stdin,
+        "stdin input: summary differs with 2 threads"
+    );
+}

@@ -4,7 +4,7 @@
 //! BENCHMARKS.md); live capture through libpcap plugs in behind the same trait.
 pub mod pcapfile;
 
-pub use pcapfile::{PcapReader, RawPacket, ReadError};
+pub use pcapfile::{PacketLoc, PcapReader, RawPacket, ReadError};
 
 /// A source of captured frames.
 pub trait PacketSource {

@@ -193,6 +193,9 @@ impl<R: Read> PcapReader<R> {
             base: 0,
             eof,
             max_len,
+            chunked: false,
+            spares: Vec::new(),
+            retired: Vec::new(),
         };
         let state = read_file_header(&mut io)?;
         Ok(PcapReader {
@@ -243,6 +246,55 @@ impl<R: Read> PcapReader<R> {
                 Err(err)
             }
         }
+    }
+
+    /// Chunked mode, for workers that share the read buffers: a buffer is never
+    /// refilled in place. When it runs out, the unparsed tail moves to a fresh buffer
+    /// (a spare given with [`PcapReader::add_spare`], or a new one) and the old one is
+    /// retired whole, so every location handed out so far stays valid in it.
+    pub fn set_chunked(&mut self) {
+        self.io.chunked = true;
+    }
+
+    /// The next packet's location in the current buffer ([`PcapReader::buffer`]);
+    /// same contract as [`PcapReader::next_packet`]. In chunked mode, a call that
+    /// retired buffers returns a location in the fresh buffer: the locations before
+    /// it point into the first buffer retired by that call.
+    pub fn next_loc(&mut self) -> Result<Option<PacketLoc>, ReadError> {
+        if self.done {
+            return Ok(None);
+        }
+        let step = match &mut self.state {
+            State::Pcap(pcap) => pcap.next(&mut self.io, &mut self.stats),
+            State::Ng(ng) => ng.next(&mut self.io, &mut self.stats),
+        };
+        if !matches!(step, Ok(Some(_))) {
+            self.done = true;
+        }
+        step
+    }
+
+    /// Whether the last calls retired buffers (chunked mode).
+    #[inline]
+    pub fn has_retired(&self) -> bool {
+        !self.io.retired.is_empty()
+    }
+
+    /// Takes the buffers retired since the last call, oldest first.
+    pub fn take_retired(&mut self) -> std::vec::Drain<'_, Vec<u8>> {
+        self.io.retired.drain(..)
+    }
+
+    /// Gives the reader a buffer to refill into instead of allocating one.
+    pub fn add_spare(&mut self, buf: Vec<u8>) {
+        self.io.spares.push(buf);
+    }
+
+    /// Takes the current buffer (at the end of a chunked read).
+    pub fn take_buffer(&mut self) -> Vec<u8> {
+        self.io.start = 0;
+        self.io.end = 0;
+        std::mem::take(&mut self.io.buf)
     }
 
     /// Bytes of (decompressed) input consumed so far.
@@ -326,6 +378,12 @@ struct InputBuffer<R: Read> {
     eof: bool,
     /// Largest record accepted; the buffer never grows beyond this plus a record header.
     max_len: usize,
+    /// Chunked mode (see [`PcapReader::set_chunked`]).
+    chunked: bool,
+    /// Buffers to refill into (chunked mode).
+    spares: Vec<Vec<u8>>,
+    /// Buffers given up whole (chunked mode), oldest first.
+    retired: Vec<Vec<u8>>,
 }
 
 impl<R: Read> InputBuffer<R> {
@@ -351,15 +409,32 @@ impl<R: Read> InputBuffer<R> {
     /// buffer, grows the buffer if the record does not fit, and reads more.
     #[cold]
     fn refill(&mut self, need: usize) -> Result<usize, ReadError> {
-        if self.start > 0 {
+        let cap = self.max_len + PCAP_RECORD_HEADER_LEN;
+        let need = need.min(cap);
+        if self.start > 0 && !self.chunked {
             self.buf.copy_within(self.start..self.end, 0);
             self.base += self.start as u64;
             self.end -= self.start;
             self.start = 0;
+        } else if self.start > 0 && self.start.saturating_add(need) > self.buf.len() {
+            // Chunked: keep the parsed part where it is, move the tail to a fresh buffer.
+            let mut fresh = self.spares.pop().unwrap_or_default();
+            if fresh.len() < self.buf.len() {
+                fresh.resize(self.buf.len(), 0);
+            }
+            let tail = self.end - self.start;
+            if let (Some(dst), Some(src)) =
+                (fresh.get_mut(..tail), self.buf.get(self.start..self.end))
+            {
+                dst.copy_from_slice(src);
+            }
+            self.retired.push(std::mem::replace(&mut self.buf, fresh));
+            self.base += self.start as u64;
+            self.end = tail;
+            self.start = 0;
         }
-        let cap = self.max_len + PCAP_RECORD_HEADER_LEN;
-        let need = need.min(cap);
-        while self.end < need && !self.eof {
+        // (Chunked with room left after `end`: read in place, nothing handed out moves.)
+        while self.end - self.start < need && !self.eof {
             if self.end == self.buf.len() {
                 // Grow with the data actually received, so a hostile length in a small file
                 // cannot make us allocate the whole limit.
@@ -519,15 +594,33 @@ impl Stats {
     }
 }
 
-/// Where a parsed packet lies in the buffer; turned into a [`RawPacket`] by the reader.
-struct PacketLoc {
-    ts_ns: i64,
-    linktype: u32,
+/// Where a parsed packet lies in the buffer; turned into a [`RawPacket`] by the reader,
+/// or handed out as is in chunked mode (see [`PcapReader::set_chunked`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PacketLoc {
+    pub ts_ns: i64,
+    pub linktype: u32,
     /// Absolute index of the packet data in the buffer.
-    data: usize,
-    caplen: usize,
-    orig_len: u32,
-    frame: u64,
+    pub data: usize,
+    pub caplen: usize,
+    pub orig_len: u32,
+    pub frame: u64,
+}
+
+impl PacketLoc {
+    /// The packet, given the buffer the location points into.
+    #[inline]
+    pub fn packet<'a>(&self, buf: &'a [u8]) -> RawPacket<'a> {
+        RawPacket {
+            ts_ns: self.ts_ns,
+            linktype: self.linktype,
+            data: buf
+                .get(self.data..self.data.saturating_add(self.caplen))
+                .unwrap_or_default(),
+            orig_len: self.orig_len,
+            frame: self.frame,
+        }
+    }
 }
 
 enum State {
@@ -1923,6 +2016,99 @@ mod tests {
             .epb(0, 3, b"E\0\0\x14", 20)
             .bytes();
         vec![pcap_file(false, true, 1, 64, &recs), ng]
+    }
+
+    /// Reads like the pipeline's chunked mode: locations collected per buffer and
+    /// resolved only once their buffer is retired; consumed buffers come back as
+    /// spares, scribbled over first so a stale location would show.
+    fn drain_chunked<R: Read>(mut reader: PcapReader<R>) -> (Outcome, usize) {
+        reader.set_chunked();
+        let mut pkts = Vec::new();
+        let mut pending: Vec<PacketLoc> = Vec::new();
+        let mut buffers = 0;
+        let resolve = |pkts: &mut Vec<Pkt>, locs: &mut Vec<PacketLoc>, buf: &[u8]| {
+            for loc in locs.drain(..) {
+                let p = loc.packet(buf);
+                assert_eq!(p.data.len(), loc.caplen, "location outside its buffer");
+                pkts.push(Pkt {
+                    ts_ns: p.ts_ns,
+                    linktype: p.linktype,
+                    data: p.data.to_vec(),
+                    orig_len: p.orig_len,
+                    frame: p.frame,
+                });
+            }
+        };
+        let err = loop {
+            let step = reader.next_loc();
+            let retired: Vec<Vec<u8>> = reader.take_retired().collect();
+            if let Some(first) = retired.first() {
+                resolve(&mut pkts, &mut pending, first);
+            }
+            for mut b in retired {
+                buffers += 1;
+                b.fill(0xaa);
+                reader.add_spare(b);
+            }
+            match step {
+                Ok(Some(loc)) => pending.push(loc),
+                Ok(None) => break None,
+                Err(e) => break Some(e),
+            }
+        };
+        let last = reader.take_buffer();
+        resolve(&mut pkts, &mut pending, &last);
+        ((pkts, err), buffers)
+    }
+
+    #[test]
+    fn chunked_reading_hands_out_the_same_packets() {
+        let big = vec![0x5a; 3000];
+        let mut recs: Vec<Vec<u8>> = (0..300u32)
+            .map(|i| {
+                (0..(i * 37 % 900) as usize)
+                    .map(|j| (i as usize + j) as u8)
+                    .collect()
+            })
+            .collect();
+        recs.insert(150, big.clone());
+        let pcap_recs: Vec<PcapRec> = recs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i as u32, 7, d.as_slice(), d.len() as u32 + 4))
+            .collect();
+        let pcap = pcap_file(false, false, 1, 65535, &pcap_recs);
+        let mut ng = Ng::new(true);
+        ng.idb(1, 0, &[]);
+        for (i, d) in recs.iter().enumerate() {
+            if i % 50 == 0 {
+                ng.idb(101, 0, &[(NG_OPT_IF_TSRESOL, vec![9])]);
+            }
+            ng.epb((i % 2) as u32, i as u64 * 1000, d, d.len() as u32);
+            if i % 70 == 0 {
+                ng.spb(d, d.len() as u32);
+            }
+        }
+        let ng = ng.bytes();
+        let mut cut = pcap.clone();
+        cut.truncate(pcap.len() - 100);
+        for data in [&pcap, &ng, &cut, &gzip(&ng)] {
+            let expected = read_all(data);
+            for (initial, step) in [
+                (64, usize::MAX),
+                (1000, usize::MAX),
+                (4096, 333),
+                (1 << 20, 5000),
+            ] {
+                let reader = PcapReader::with_limits(trickle(data, step), initial, MAX_RECORD_LEN)
+                    .expect("header");
+                let (got, buffers) = drain_chunked(reader);
+                assert_eq!(key(&got), key(&expected), "initial {initial}, step {step}");
+                if initial <= 4096 {
+                    assert!(buffers > 5, "only {buffers} buffers retired");
+                }
+            }
+        }
     }
 
     #[test]

@@ -29,6 +29,15 @@ pub fn run(args: &[&str]) -> Output {
         .expect("run lanterne")
 }
 
+/// Runs lanterne with `stdin` read from a file.
+pub fn run_stdin(args: &[&str], stdin: &Path) -> Output {
+    Command::new(bin())
+        .args(args)
+        .stdin(std::fs::File::open(stdin).expect("stdin file"))
+        .output()
+        .expect("run lanterne")
+}
+
 pub fn read_json(p: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
