@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use crate::engine::{Config, Engine, Route, Routed};
 use crate::report::{self, AggOptions, Aggregator};
 use crate::signatures::Catalog;
-use crate::source::pcapfile::{DEFAULT_BUFFER_SIZE, MAX_RECORD_LEN};
+use crate::source::pcapfile::{Step, DEFAULT_BUFFER_SIZE, MAX_RECORD_LEN};
 use crate::source::{PacketLoc, PacketSource, PcapReader};
 use crate::stats::Stats;
 
@@ -161,8 +161,6 @@ struct InputState<'f> {
     files: &'f [String],
     next_file: usize,
     reader: Option<(u32, FileReader)>,
-    /// The first packet of the next chunk (read when its buffer was retired).
-    carry: Option<PacketLoc>,
     /// Chunks handed out so far.
     seq: u64,
     errors: Vec<String>,
@@ -198,23 +196,18 @@ impl InputState<'_> {
             };
             let file = *file;
             reader.add_spare(std::mem::take(&mut bufs.buf));
-            bufs.locs.extend(self.carry.take());
             let end = loop {
-                match reader.next_loc() {
-                    Ok(Some(loc)) if reader.has_retired() => {
-                        // `loc` lies in the fresh buffer: it opens the next chunk;
-                        // the packets so far lie in the first buffer retired.
-                        let mut retired = reader.take_retired();
-                        bufs.buf = retired.next().unwrap_or_default();
-                        drop(retired);
-                        self.carry = Some(loc);
+                match reader.next_chunked() {
+                    Ok(Step::Packet(loc)) => bufs.locs.push(loc),
+                    Ok(Step::Cut) => {
+                        bufs.buf = reader.cut();
                         if self.bar.enabled {
-                            self.bar.update(reader.offset(), loc.frame);
+                            let frame = bufs.locs.last().map_or(0, |l| l.frame);
+                            self.bar.update(reader.offset(), frame);
                         }
                         return Some(file);
                     }
-                    Ok(Some(loc)) => bufs.locs.push(loc),
-                    Ok(None) => break None,
+                    Ok(Step::End) => break None,
                     Err(e) => break Some(e),
                 }
             };
@@ -223,13 +216,7 @@ impl InputState<'_> {
                 self.errors
                     .push(format!("{}: {e}", self.files[file as usize]));
             }
-            let mut retired = reader.take_retired();
-            let first = retired.next();
-            drop(retired);
-            bufs.buf = match first {
-                Some(b) => b,
-                None => reader.take_buffer(),
-            };
+            bufs.buf = reader.take_buffer();
             for (reason, n) in reader.anomalies() {
                 self.stats.anomaly_n(reason, *n);
             }
@@ -280,7 +267,6 @@ fn run_workers(
         files,
         next_file: 0,
         reader: None,
-        carry: None,
         seq: 0,
         errors: Vec::new(),
         stats: Stats::default(),

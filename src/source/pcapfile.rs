@@ -195,7 +195,7 @@ impl<R: Read> PcapReader<R> {
             max_len,
             chunked: false,
             spares: Vec::new(),
-            retired: Vec::new(),
+            starved: false,
         };
         let state = read_file_header(&mut io)?;
         Ok(PcapReader {
@@ -249,43 +249,53 @@ impl<R: Read> PcapReader<R> {
     }
 
     /// Chunked mode, for workers that share the read buffers: a buffer is never
-    /// refilled in place. When it runs out, the unparsed tail moves to a fresh buffer
-    /// (a spare given with [`PcapReader::add_spare`], or a new one) and the old one is
-    /// retired whole, so every location handed out so far stays valid in it.
+    /// refilled in place once packets have been handed out from it. When it runs
+    /// out, [`PcapReader::next_chunked`] says [`Step::Cut`]; [`PcapReader::cut`]
+    /// then gives the buffer up whole (every location handed out since the last
+    /// cut points into it) and moves the unparsed tail to a fresh buffer, which
+    /// the next call fills: the worker that reads a chunk also walks it, while
+    /// the data is in its core's cache.
     pub fn set_chunked(&mut self) {
         self.io.chunked = true;
     }
 
-    /// The next packet's location in the current buffer ([`PcapReader::buffer`]);
-    /// same contract as [`PcapReader::next_packet`]. In chunked mode, a call that
-    /// retired buffers returns a location in the fresh buffer: the locations before
-    /// it point into the first buffer retired by that call.
-    pub fn next_loc(&mut self) -> Result<Option<PacketLoc>, ReadError> {
+    /// The next step of a chunked read: a packet's location in the current
+    /// buffer, a cut (call [`PcapReader::cut`], then go on), or the end. Errors
+    /// as for [`PcapReader::next_packet`].
+    pub fn next_chunked(&mut self) -> Result<Step, ReadError> {
         if self.done {
-            return Ok(None);
+            return Ok(Step::End);
         }
+        self.io.starved = false;
         let step = match &mut self.state {
             State::Pcap(pcap) => pcap.next(&mut self.io, &mut self.stats),
             State::Ng(ng) => ng.next(&mut self.io, &mut self.stats),
         };
-        if !matches!(step, Ok(Some(_))) {
-            self.done = true;
+        if self.io.starved {
+            // The record was not complete in this buffer and nothing of it was
+            // consumed: it is parsed again after the cut.
+            return Ok(Step::Cut);
         }
-        step
+        match step {
+            Ok(Some(loc)) => Ok(Step::Packet(loc)),
+            Ok(None) => {
+                self.done = true;
+                Ok(Step::End)
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
     }
 
-    /// Whether the last calls retired buffers (chunked mode).
-    #[inline]
-    pub fn has_retired(&self) -> bool {
-        !self.io.retired.is_empty()
+    /// Gives up the current buffer whole and moves the unparsed tail to a fresh
+    /// one (a spare given with [`PcapReader::add_spare`], or a new one).
+    pub fn cut(&mut self) -> Vec<u8> {
+        self.io.cut()
     }
 
-    /// Takes the buffers retired since the last call, oldest first.
-    pub fn take_retired(&mut self) -> std::vec::Drain<'_, Vec<u8>> {
-        self.io.retired.drain(..)
-    }
-
-    /// Gives the reader a buffer to refill into instead of allocating one.
+    /// Gives the reader a buffer to continue into instead of allocating one.
     pub fn add_spare(&mut self, buf: Vec<u8>) {
         self.io.spares.push(buf);
     }
@@ -380,10 +390,10 @@ struct InputBuffer<R: Read> {
     max_len: usize,
     /// Chunked mode (see [`PcapReader::set_chunked`]).
     chunked: bool,
-    /// Buffers to refill into (chunked mode).
+    /// Buffers to continue into after a cut (chunked mode).
     spares: Vec<Vec<u8>>,
-    /// Buffers given up whole (chunked mode), oldest first.
-    retired: Vec<Vec<u8>>,
+    /// A fill stopped short for want of a cut (chunked mode).
+    starved: bool,
 }
 
 impl<R: Read> InputBuffer<R> {
@@ -411,29 +421,19 @@ impl<R: Read> InputBuffer<R> {
     fn refill(&mut self, need: usize) -> Result<usize, ReadError> {
         let cap = self.max_len + PCAP_RECORD_HEADER_LEN;
         let need = need.min(cap);
-        if self.start > 0 && !self.chunked {
+        if self.start > 0 && self.chunked {
+            if self.start.saturating_add(need) > self.buf.len() {
+                // Packets were handed out from this buffer: it is cut, not refilled.
+                self.starved = true;
+                return Ok(self.end - self.start);
+            }
+            // Room left after `end` (short reads): read in place, nothing moves.
+        } else if self.start > 0 {
             self.buf.copy_within(self.start..self.end, 0);
             self.base += self.start as u64;
             self.end -= self.start;
             self.start = 0;
-        } else if self.start > 0 && self.start.saturating_add(need) > self.buf.len() {
-            // Chunked: keep the parsed part where it is, move the tail to a fresh buffer.
-            let mut fresh = self.spares.pop().unwrap_or_default();
-            if fresh.len() < self.buf.len() {
-                fresh.resize(self.buf.len(), 0);
-            }
-            let tail = self.end - self.start;
-            if let (Some(dst), Some(src)) =
-                (fresh.get_mut(..tail), self.buf.get(self.start..self.end))
-            {
-                dst.copy_from_slice(src);
-            }
-            self.retired.push(std::mem::replace(&mut self.buf, fresh));
-            self.base += self.start as u64;
-            self.end = tail;
-            self.start = 0;
         }
-        // (Chunked with room left after `end`: read in place, nothing handed out moves.)
         while self.end - self.start < need && !self.eof {
             if self.end == self.buf.len() {
                 // Grow with the data actually received, so a hostile length in a small file
@@ -450,6 +450,24 @@ impl<R: Read> InputBuffer<R> {
             }
         }
         Ok(self.end - self.start)
+    }
+
+    /// Chunked mode: gives up the buffer whole, the unparsed tail moving to a
+    /// fresh one (filled by the next `fill`).
+    fn cut(&mut self) -> Vec<u8> {
+        let mut fresh = self.spares.pop().unwrap_or_default();
+        if fresh.len() < self.buf.len() {
+            fresh.resize(self.buf.len(), 0);
+        }
+        let tail = self.end - self.start;
+        if let (Some(dst), Some(src)) = (fresh.get_mut(..tail), self.buf.get(self.start..self.end))
+        {
+            dst.copy_from_slice(src);
+        }
+        self.base += self.start as u64;
+        self.end = tail;
+        self.start = 0;
+        std::mem::replace(&mut self.buf, fresh)
     }
 
     fn io_error(&self, err: &io::Error) -> ReadError {
@@ -592,6 +610,15 @@ impl Stats {
             self.anomaly(ANOMALY_CAPLEN_EXCEEDS_ORIGLEN);
         }
     }
+}
+
+/// One step of a chunked read (see [`PcapReader::set_chunked`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Step {
+    Packet(PacketLoc),
+    /// The current buffer is done: call [`PcapReader::cut`].
+    Cut,
+    End,
 }
 
 /// Where a parsed packet lies in the buffer; turned into a [`RawPacket`] by the reader,
@@ -2019,13 +2046,13 @@ mod tests {
     }
 
     /// Reads like the pipeline's chunked mode: locations collected per buffer and
-    /// resolved only once their buffer is retired; consumed buffers come back as
-    /// spares, scribbled over first so a stale location would show.
+    /// resolved only once their buffer is cut; cut buffers come back as spares,
+    /// scribbled over first so a stale location would show.
     fn drain_chunked<R: Read>(mut reader: PcapReader<R>) -> (Outcome, usize) {
         reader.set_chunked();
         let mut pkts = Vec::new();
         let mut pending: Vec<PacketLoc> = Vec::new();
-        let mut buffers = 0;
+        let mut cuts = 0;
         let resolve = |pkts: &mut Vec<Pkt>, locs: &mut Vec<PacketLoc>, buf: &[u8]| {
             for loc in locs.drain(..) {
                 let p = loc.packet(buf);
@@ -2040,25 +2067,22 @@ mod tests {
             }
         };
         let err = loop {
-            let step = reader.next_loc();
-            let retired: Vec<Vec<u8>> = reader.take_retired().collect();
-            if let Some(first) = retired.first() {
-                resolve(&mut pkts, &mut pending, first);
-            }
-            for mut b in retired {
-                buffers += 1;
-                b.fill(0xaa);
-                reader.add_spare(b);
-            }
-            match step {
-                Ok(Some(loc)) => pending.push(loc),
-                Ok(None) => break None,
+            match reader.next_chunked() {
+                Ok(Step::Packet(loc)) => pending.push(loc),
+                Ok(Step::Cut) => {
+                    let mut b = reader.cut();
+                    cuts += 1;
+                    resolve(&mut pkts, &mut pending, &b);
+                    b.fill(0xaa);
+                    reader.add_spare(b);
+                }
+                Ok(Step::End) => break None,
                 Err(e) => break Some(e),
             }
         };
         let last = reader.take_buffer();
         resolve(&mut pkts, &mut pending, &last);
-        ((pkts, err), buffers)
+        ((pkts, err), cuts)
     }
 
     #[test]
