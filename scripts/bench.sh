@@ -4,7 +4,7 @@
 #
 # usage: scripts/bench.sh [--flows N] [--runs R] [--tshark] [--out DIR]
 #   --flows N   flows in the generated capture (default 200000: 4.2 M packets, 2.7 GB)
-#   --runs R    runs per tool, the median is reported (default 3)
+#   --runs R    runs per tool, round-robin; median and best reported (default 3)
 #   --tshark    also time tshark (about 370x the floor: minutes on the default file)
 #   --out DIR   where the capture and the binaries go (default target/bench)
 # Prints a Markdown table: median wall time, packets/s, ratios, median CPU time (user +
@@ -32,42 +32,42 @@ bin=target/release/lanterne
 packets=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['totals']['packets'])" "$pcap.truth.json")
 cat "$pcap" > /dev/null   # warm the page cache
 
-# time_cmd NAME CMD... : median wall time and max RSS over $runs runs
-results=()
-time_cmd() {
-  local name="$1"; shift
-  local times=() cpus=() rss=0
-  for _ in $(seq "$runs"); do
-    /usr/bin/time -f "%e %U %S %M" -o "$out/time.txt" "$@" > /dev/null 2>&1 || true
-    read -r t u sy m < "$out/time.txt"
-    times+=("$t"); cpus+=("$(awk -v a="$u" -v b="$sy" 'BEGIN {print a + b}')"); [ "$m" -gt "$rss" ] && rss=$m
-  done
-  local med cpu
-  med=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  cpu=$(printf '%s\n' "${cpus[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-  results+=("$name|$med|$rss|$cpu")
-}
-
-time_cmd "floor (readwalk.c)" "$out/readwalk" "$pcap"
-time_cmd "lanterne read --threads 1" "$bin" read -q --threads 1 "$pcap"
+# The tools run round-robin (run 1 of every tool, then run 2, ...), so a slow
+# phase of a shared machine hits all of them alike; each line reports the median
+# and the best wall time, the median CPU time and the largest peak RSS.
+names=() cmds=()
+add() { names+=("$1"); shift; cmds+=("$(printf '%q ' "$@")"); }
+add "floor (readwalk.c)" "$out/readwalk" "$pcap"
+add "lanterne read --threads 1" "$bin" read -q --threads 1 "$pcap"
 n=$(nproc)
-[ "$n" -gt 1 ] && time_cmd "lanterne read --threads $n" "$bin" read -q --threads "$n" "$pcap"
-command -v ndpiReader > /dev/null && time_cmd "ndpiReader -q" ndpiReader -q -i "$pcap"
+[ "$n" -gt 1 ] && add "lanterne read --threads $n" "$bin" read -q --threads "$n" "$pcap"
+command -v ndpiReader > /dev/null && add "ndpiReader -q" ndpiReader -q -i "$pcap"
 [ "$tshark" = 1 ] && command -v tshark > /dev/null && \
-  time_cmd "tshark (tls/quic/dns fields)" tshark -n -r "$pcap" -T fields -e tls.handshake.extensions_server_name -e dns.qry.name
-
-floor=$(echo "${results[0]}" | cut -d'|' -f2)
-one=$(echo "${results[1]}" | cut -d'|' -f2)
-echo
-echo "capture: $pcap ($packets packets), median of $runs runs, $(nproc) cores"
-echo
-echo "| tool | time (s) | packets/s | vs floor | vs lanterne 1 thread | CPU (s) | peak RSS (MB) |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
-for r in "${results[@]}"; do
-  IFS='|' read -r name t rss cpu <<< "$r"
-  python3 - "$name" "$t" "$rss" "$floor" "$one" "$packets" "$cpu" <<'PY'
-import sys
-name, t, rss, floor, one, packets, cpu = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
-print(f"| {name} | {t:.2f} | {packets / t / 1e6:.2f} M | {t / floor:.1f}x | {t / one:.2f}x | {cpu:.2f} | {rss / 1024:.0f} |")
-PY
+  add "tshark (tls/quic/dns fields)" tshark -n -r "$pcap" -T fields -e tls.handshake.extensions_server_name -e dns.qry.name
+rm -f "$out"/times-*.txt
+for _ in $(seq "$runs"); do
+  for i in "${!cmds[@]}"; do
+    /usr/bin/time -f "%e %U %S %M" -o "$out/time.txt" bash -c "${cmds[$i]}" > /dev/null 2>&1 || true
+    cat "$out/time.txt" >> "$out/times-$i.txt"
+  done
 done
+
+echo
+echo "capture: $pcap ($packets packets), $runs runs of each tool round-robin, $(nproc) cores"
+echo
+echo "| tool | time (s), median | best | packets/s (median) | vs floor | vs lanterne 1 thread | CPU (s) | peak RSS (MB) |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+python3 - "$out" "$packets" "${names[@]}" <<'PY'
+import statistics, sys
+out, packets, names = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+rows = []
+for i, name in enumerate(names):
+    runs = [list(map(float, l.split())) for l in open(f"{out}/times-{i}.txt") if l.strip()]
+    wall = [r[0] for r in runs]
+    cpu = [r[1] + r[2] for r in runs]
+    rows.append((name, statistics.median(wall), min(wall), statistics.median(cpu), max(r[3] for r in runs)))
+floor, one = rows[0][1], rows[1][1]
+for name, t, best, cpu, rss in rows:
+    print(f"| {name} | {t:.2f} | {best:.2f} | {packets / t / 1e6:.2f} M | {t / floor:.1f}x "
+          f"| {t / one:.2f}x | {cpu:.2f} | {rss / 1024:.0f} |")
+PY

@@ -8,6 +8,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use lanterne::engine::Config;
+
+/// mimalloc instead of the system allocator: flows allocate a few small
+/// objects each (names, reassembly buffers), and glibc's malloc/free cost
+/// ~10% of a run; see BENCHMARKS.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use lanterne::pipeline;
 use lanterne::policy::Policy;
 use lanterne::report::{self, AggOptions, SummaryInput, DEFAULT_INTERNAL};

@@ -271,9 +271,32 @@ fn expand_label(prk: &hkdf::Prk, label: &[u8], out: &mut [u8]) {
         .expect("HKDF output lengths are fixed and valid");
 }
 
+/// HKDF-Extract with a version's salt, whose HMAC key is set up once per
+/// thread (a version's salt never changes; setting the key up costs two
+/// SHA-256 blocks).
+fn extract(s: &'static [u8; 20], dcid: &[u8]) -> hkdf::Prk {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(usize, hkdf::Salt)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let id = s.as_ptr() as usize;
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        match &*last {
+            Some((p, salt)) if *p == id => salt.extract(dcid),
+            _ => {
+                let salt = hkdf::Salt::new(hkdf::HKDF_SHA256, s);
+                let prk = salt.extract(dcid);
+                *last = Some((id, salt));
+                prk
+            }
+        }
+    })
+}
+
 /// Derives the client Initial key material for a Destination Connection ID.
 pub fn derive_raw(params: VersionParams, dcid: &[u8]) -> RawKeys {
-    let initial = hkdf::Salt::new(hkdf::HKDF_SHA256, params.salt).extract(dcid);
+    let initial = extract(params.salt, dcid);
     let mut client_secret = [0u8; 32];
     expand_label(&initial, b"client in", &mut client_secret);
     let secret = hkdf::Prk::new_less_safe(hkdf::HKDF_SHA256, &client_secret);
