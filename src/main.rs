@@ -9,9 +9,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use lanterne::engine::Config;
 
-/// mimalloc instead of the system allocator: flows allocate a few small
-/// objects each (names, reassembly buffers), and glibc's malloc/free cost
-/// ~10% of a run; see BENCHMARKS.md.
+/// mimalloc (its 2.x line: less resident memory than 3.x, same speed here)
+/// instead of the system allocator: flows allocate a few small objects each
+/// (names, reassembly buffers), and glibc's malloc/free cost ~10% of a run;
+/// see BENCHMARKS.md.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use lanterne::pipeline;
