@@ -109,7 +109,11 @@ fn bench_pipeline(c: &mut Criterion) {
     let files = vec![path.to_string_lossy().to_string()];
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     let cat = Catalog::builtin();
-    let cfg = Config::default();
+    // As `lanterne read` without --events: no JA4/JA3.
+    let cfg = Config {
+        fingerprints: false,
+        ..Config::default()
+    };
     let opts = || AggOptions {
         internal: DEFAULT_INTERNAL
             .iter()
@@ -216,7 +220,12 @@ fn bench_whole_file(c: &mut Criterion) {
     g.bench_function("read_analyse", |b| {
         b.iter(|| {
             let mut r = PcapReader::new(&bytes[..]).unwrap();
-            let mut e = Engine::new(Config::default(), &cat, None);
+            // As `lanterne read` without --events: no JA4/JA3.
+            let cfg = Config {
+                fingerprints: false,
+                ..Config::default()
+            };
+            let mut e = Engine::new(cfg, &cat, None);
             let mut sink = NullSink(0);
             while let Ok(Some(p)) = r.next_packet() {
                 e.process(&p, &mut sink);
@@ -254,7 +263,12 @@ fn bench_quic(c: &mut Criterion) {
     let cat = Catalog::builtin();
     g.bench_function("engine_client_initial_datagram", |b| {
         b.iter(|| {
-            let mut e = Engine::new(Config::default(), &cat, None);
+            // As `lanterne read` without --events: no JA4/JA3.
+            let cfg = Config {
+                fingerprints: false,
+                ..Config::default()
+            };
+            let mut e = Engine::new(cfg, &cat, None);
             let mut sink = NullSink(0);
             let p = lanterne::source::RawPacket {
                 ts_ns: 1,

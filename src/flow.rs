@@ -271,7 +271,9 @@ fn key_hash(key: &FlowKey) -> u32 {
 impl FlowTable {
     pub fn with_capacity(n: usize) -> FlowTable {
         FlowTable {
-            index: vec![0; (n.max(8) * 2).next_power_of_two()],
+            // The index starts small (64 KiB) and doubles as flows come:
+            // a short capture does not pay for zeroing a large table.
+            index: vec![0; (n.clamp(8, 4096) * 2).next_power_of_two()],
             len: 0,
             slots: Vec::with_capacity(n),
             free: Vec::new(),
