@@ -180,11 +180,13 @@ pub struct Routed {
     tcp_flags: u8,
     tunnels: u8,
     frag: Frag,
+    /// The flow key's [`FlowKey::hash32`].
+    hash: u32,
 }
 
 impl Routed {
-    /// `pkt`, decoded from `raw`, which lies in `buf`.
-    pub fn new(pkt: &Packet<'_>, raw: &RawPacket<'_>, buf: &[u8]) -> Self {
+    /// `pkt`, decoded from `raw`, which lies in `buf`; `hash` as from [`Engine::route`].
+    pub fn new(pkt: &Packet<'_>, raw: &RawPacket<'_>, buf: &[u8], hash: u32) -> Self {
         let at = (pkt.payload.as_ptr() as usize).wrapping_sub(buf.as_ptr() as usize);
         let (payload_at, payload_len) = match u32::try_from(at) {
             Ok(at) if (at as usize).saturating_add(pkt.payload.len()) <= buf.len() => {
@@ -193,6 +195,7 @@ impl Routed {
             _ => (0, 0),
         };
         Routed {
+            hash,
             ts_ns: raw.ts_ns,
             frame: raw.frame,
             src: pkt.src,
@@ -269,11 +272,11 @@ impl<'c> Engine<'c> {
         }
     }
 
-    /// The worker that owns a flow.
+    /// The worker that owns a flow, from its key's [`FlowKey::hash32`].
     #[inline]
-    pub fn owner_of(&self, key: &FlowKey) -> u32 {
-        // The high 32 bits of the hash scaled to [0, shards): no division.
-        (((key.shard_hash() >> 32) * u64::from(self.shards)) >> 32) as u32
+    pub fn owner_of(&self, hash: u32) -> u32 {
+        // The hash scaled to [0, shards): no division.
+        ((u64::from(hash) * u64::from(self.shards)) >> 32) as u32
     }
 
     /// Makes this engine worker `id` of `n`. A flow belongs to the worker its
@@ -296,7 +299,7 @@ impl<'c> Engine<'c> {
     /// its flow, or every worker for DNS, with the decoded packet; `None` for
     /// frames no flow uses.
     #[inline]
-    pub fn route<'a>(&mut self, raw: &RawPacket<'a>) -> Option<(Route, Packet<'a>)> {
+    pub fn route<'a>(&mut self, raw: &RawPacket<'a>) -> Option<(Route, Packet<'a>, u32)> {
         let outcome = decode::decode(raw.linktype, raw.data);
         count_packet(&mut self.stats, raw, &outcome);
         let Outcome::Ip(pkt) = outcome else {
@@ -305,13 +308,14 @@ impl<'c> Engine<'c> {
         if pkt.frag == Frag::Later || (pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP) {
             return None;
         }
+        let (key, _) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
+        let hash = key.hash32();
         let route = if is_dns_port(pkt.sport) || is_dns_port(pkt.dport) {
             Route::All
         } else {
-            let (key, _) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
-            Route::Worker(self.owner_of(&key))
+            Route::Worker(self.owner_of(hash))
         };
-        Some((route, pkt))
+        Some((route, pkt, hash))
     }
 
     /// The input file being read (facts of several workers are merged by (file, frame)).
@@ -365,28 +369,30 @@ impl<'c> Engine<'c> {
             frame: raw.frame,
             ts: raw.ts_ns,
         };
-        self.ip_packet(&pkt, ctx, sink);
+        self.ip_packet(&pkt, ctx, None, sink);
     }
 
     /// Processes a packet decoded and routed here by another worker (see
     /// [`Engine::route`]); `buf` is the buffer its payload lies in.
     #[inline]
     pub fn process_routed(&mut self, r: &Routed, buf: &[u8], sink: &mut dyn FlowSink) {
-        self.process_decoded(&r.packet(buf), r.ts_ns, r.frame, sink);
+        self.process_decoded(&r.packet(buf), r.ts_ns, r.frame, r.hash, sink);
     }
 
-    /// Processes a packet this worker decoded and routed to itself.
+    /// Processes a packet this worker decoded and routed to itself; `hash` is
+    /// its flow key's [`FlowKey::hash32`] (see [`Engine::route`]).
     #[inline]
     pub fn process_decoded(
         &mut self,
         pkt: &Packet<'_>,
         ts_ns: i64,
         frame: u64,
+        hash: u32,
         sink: &mut dyn FlowSink,
     ) {
         let t0 = self.latency.is_some().then(std::time::Instant::now);
         self.tick(ts_ns, sink);
-        self.ip_packet(pkt, FrameCtx { frame, ts: ts_ns }, sink);
+        self.ip_packet(pkt, FrameCtx { frame, ts: ts_ns }, Some(hash), sink);
         if let (Some(t0), Some(h)) = (t0, self.latency.as_mut()) {
             let ns = t0.elapsed().as_nanos().min(u64::MAX as u128) as u64;
             h.saturating_record(ns.max(1));
@@ -405,13 +411,21 @@ impl<'c> Engine<'c> {
         }
     }
 
+    /// `hash`: the flow key's hash if the router computed it already.
     #[inline]
-    fn ip_packet(&mut self, pkt: &Packet<'_>, ctx: FrameCtx, sink: &mut dyn FlowSink) {
+    fn ip_packet(
+        &mut self,
+        pkt: &Packet<'_>,
+        ctx: FrameCtx,
+        hash: Option<u32>,
+        sink: &mut dyn FlowSink,
+    ) {
         if pkt.frag == Frag::Later || (pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP) {
             return;
         }
         let (key, src_is_a) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
-        if self.shards > 1 && self.owner_of(&key) != self.shard_id {
+        let hash = hash.unwrap_or_else(|| key.hash32());
+        if self.shards > 1 && self.owner_of(hash) != self.shard_id {
             if !(is_dns_port(pkt.sport) || is_dns_port(pkt.dport)) {
                 return;
             }
@@ -420,19 +434,21 @@ impl<'c> Engine<'c> {
             let stats = std::mem::take(&mut self.stats);
             let facts = self.facts.take();
             self.shadow = true;
-            self.packet(pkt, key, src_is_a, ctx, sink);
+            self.packet(pkt, key, hash, src_is_a, ctx, sink);
             self.shadow = false;
             self.stats = stats;
             self.facts = facts;
             return;
         }
-        self.packet(pkt, key, src_is_a, ctx, sink);
+        self.packet(pkt, key, hash, src_is_a, ctx, sink);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn packet(
         &mut self,
         pkt: &Packet<'_>,
         key: FlowKey,
+        hash: u32,
         src_is_a: bool,
         ctx: FrameCtx,
         sink: &mut dyn FlowSink,
@@ -440,7 +456,7 @@ impl<'c> Engine<'c> {
         let is_tcp = pkt.proto == PROTO_TCP;
         let syn_only = is_tcp && pkt.tcp_flags & (tcpflag::SYN | tcpflag::ACK) == tcpflag::SYN;
 
-        let mut idx = self.flows.find(&key);
+        let mut idx = self.flows.find_hashed(&key, hash);
         // A flow idle past its timeout ends here even if the periodic expiry
         // has not run yet: where flows split never depends on when it runs.
         if let Some(i) = idx {
@@ -474,7 +490,7 @@ impl<'c> Engine<'c> {
                 } else {
                     self.cfg.udp_timeout_ns
                 };
-                let (i, gen) = self.flows.insert(key, flow);
+                let (i, gen) = self.flows.insert_hashed(key, hash, flow);
                 self.expiry.set_now(self.now);
                 self.expiry.push(ctx.ts.saturating_add(timeout), i, gen);
                 self.stats.flows += 1;

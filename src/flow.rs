@@ -9,7 +9,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::hash::{Hash, Hasher};
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -67,15 +67,16 @@ impl FlowKey {
         }
     }
 
-    /// Symmetric hash: the same for both directions (for sharding). A fixed
-    /// function of the key, so the split between workers is reproducible.
-    pub fn shard_hash(&self) -> u64 {
-        let mut h = rustc_hash::FxHasher::default();
-        self.hash(&mut h);
-        let x = h.finish();
-        // Fx's low bits are weak: mix before taking a modulus.
-        let x = (x ^ (x >> 33)).wrapping_mul(0xff51_afd7_ed55_8ccd);
-        x ^ (x >> 33)
+    /// The key's hash: the same for both directions (the key is normalised),
+    /// a fixed function of it (the split between workers is reproducible).
+    /// Computed once per packet: its high bits pick the worker, its low bits
+    /// the place in the flow index.
+    #[inline]
+    pub fn hash32(&self) -> u32 {
+        use std::hash::BuildHasher;
+        let h = rustc_hash::FxBuildHasher.hash_one(self);
+        // Fx's low bits are weak: fold the high half in.
+        (h ^ (h >> 32)) as u32
     }
 }
 
@@ -260,14 +261,6 @@ struct Slot {
     flow: Option<Flow>,
 }
 
-#[inline]
-fn key_hash(key: &FlowKey) -> u32 {
-    use std::hash::BuildHasher;
-    let h = rustc_hash::FxBuildHasher.hash_one(key);
-    // Fx's low bits are weak: fold the high half in.
-    (h ^ (h >> 32)) as u32
-}
-
 impl FlowTable {
     pub fn with_capacity(n: usize) -> FlowTable {
         FlowTable {
@@ -295,10 +288,15 @@ impl FlowTable {
 
     #[inline]
     pub fn find(&self, key: &FlowKey) -> Option<u32> {
+        self.find_hashed(key, key.hash32())
+    }
+
+    /// [`FlowTable::find`] with the key's [`FlowKey::hash32`] already known.
+    #[inline]
+    pub fn find_hashed(&self, key: &FlowKey, tag: u32) -> Option<u32> {
         if self.index.is_empty() {
             return None;
         }
-        let tag = key_hash(key);
         let mask = self.mask();
         let mut i = tag as usize & mask;
         loop {
@@ -387,6 +385,11 @@ impl FlowTable {
 
     /// Inserts a flow for a key that is not in the table; returns (slot, generation).
     pub fn insert(&mut self, key: FlowKey, flow: Flow) -> (u32, u32) {
+        self.insert_hashed(key, key.hash32(), flow)
+    }
+
+    /// [`FlowTable::insert`] with the key's [`FlowKey::hash32`] already known.
+    pub fn insert_hashed(&mut self, key: FlowKey, tag: u32, flow: Flow) -> (u32, u32) {
         let idx = match self.free.pop() {
             Some(i) => {
                 let s = &mut self.slots[i as usize];
@@ -403,7 +406,7 @@ impl FlowTable {
                 (self.slots.len() - 1) as u32
             }
         };
-        self.index_insert(key_hash(&key), idx);
+        self.index_insert(tag, idx);
         (idx, self.slots[idx as usize].gen)
     }
 
@@ -438,7 +441,7 @@ impl FlowTable {
         let s = self.slots.get_mut(idx as usize)?;
         let flow = s.flow.take()?;
         s.gen = s.gen.wrapping_add(1);
-        let tag = key_hash(&s.key);
+        let tag = s.key.hash32();
         self.index_remove(tag, idx);
         self.free.push(idx);
         Some(flow)
@@ -728,6 +731,6 @@ mod tests {
         let (k2, s2) = FlowKey::new(b, 443, a, 5000, 6);
         assert_eq!(k1, k2);
         assert_ne!(s1, s2);
-        assert_eq!(k1.shard_hash(), k2.shard_hash());
+        assert_eq!(k1.hash32(), k2.hash32());
     }
 }

@@ -373,26 +373,26 @@ fn run_workers(
                                 }
                                 for loc in locs.iter() {
                                     let raw = loc.packet(buf);
-                                    let Some((route, pkt)) = engine.route(&raw) else {
+                                    let Some((route, pkt, hash)) = engine.route(&raw) else {
                                         continue;
                                     };
                                     match route {
                                         Route::Worker(o) if inline && o as usize == w => {
                                             engine.process_decoded(
-                                                &pkt, raw.ts_ns, raw.frame, &mut agg,
+                                                &pkt, raw.ts_ns, raw.frame, hash, &mut agg,
                                             );
                                         }
                                         Route::Worker(o) => {
                                             if let Some(r) = routes.get_mut(o as usize) {
-                                                r.push(Routed::new(&pkt, &raw, buf));
+                                                r.push(Routed::new(&pkt, &raw, buf, hash));
                                             }
                                         }
                                         Route::All => {
-                                            let routed = Routed::new(&pkt, &raw, buf);
+                                            let routed = Routed::new(&pkt, &raw, buf, hash);
                                             for (i, r) in routes.iter_mut().enumerate() {
                                                 if inline && i == w {
                                                     engine.process_decoded(
-                                                        &pkt, raw.ts_ns, raw.frame, &mut agg,
+                                                        &pkt, raw.ts_ns, raw.frame, hash, &mut agg,
                                                     );
                                                 } else {
                                                     r.push(routed);
