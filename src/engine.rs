@@ -1229,11 +1229,13 @@ impl<'c> Engine<'c> {
 
     /// Ends every flow still open (end of input), in creation order.
     pub fn flush(&mut self, sink: &mut dyn FlowSink) {
-        let all = self.flows.drain_all();
-        self.expiry.clear();
-        for f in all {
-            self.finish(f, EndReason::EndOfInput, sink);
+        for i in self.flows.slots_by_serial() {
+            if let Some(f) = self.flows.take(i) {
+                self.finish(f, EndReason::EndOfInput, sink);
+            }
         }
+        self.flows.clear();
+        self.expiry.clear();
         if let Some(fs) = self.facts.as_mut() {
             fs.flush();
         }
