@@ -154,3 +154,57 @@ fn small_chunks_gzip_and_stdin_do_not_change_the_summary() {
         "stdin input: summary differs with 2 threads"
     );
 }
+
+/// Several inputs in one run (pcap and pcapng, one missing in the middle):
+/// the workers go from file to file together; the summary and the facts
+/// (ordered by file, then frame) equal one worker's, and the missing file is
+/// one error line.
+#[test]
+fn several_files_do_not_depend_on_threads() {
+    let dir = scratch("threads-files");
+    let files = [
+        data("corpus/pcap/ai__chatgpt-browser_frames-0001-0500.pcapng"),
+        data("corpus/pcap/ndpi__1kxun.pcap"),
+        dir.join("missing.pcap"),
+        data("corpus/pcap/ndpi__dns.pcap"),
+        data("corpus/pcap/ndpi__chrome.pcap"),
+    ];
+    let run_with = |threads: &str| {
+        let json = dir.join(format!("m{threads}.json"));
+        let facts = dir.join(format!("m{threads}.ndjson"));
+        let mut args = vec!["read", "-q", "--threads", threads, "--chunk-bytes", "4096"];
+        let names: Vec<String> = files
+            .iter()
+            .map(|f| f.to_str().unwrap().to_string())
+            .collect();
+        args.extend(names.iter().map(|s| s.as_str()));
+        args.extend([
+            "--json",
+            json.to_str().unwrap(),
+            "--facts",
+            facts.to_str().unwrap(),
+        ]);
+        let o = run(&args);
+        assert_eq!(o.status.code(), Some(1), "a missing input is exit code 1");
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("missing.pcap: cannot open"), "{err}");
+        (
+            std::fs::read(&json).unwrap(),
+            std::fs::read(&facts).unwrap(),
+        )
+    };
+    let one = run_with("1");
+    let facts: Vec<serde_json::Value> = one
+        .1
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect();
+    assert!(facts.len() > 100, "{} facts", facts.len());
+    for threads in ["2", "3"] {
+        let got = run_with(threads);
+        assert!(got.0 == one.0, "summary differs with {threads} threads");
+        assert!(got.1 == one.1, "facts differ with {threads} threads");
+    }
+}
