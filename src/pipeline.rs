@@ -236,6 +236,25 @@ struct Ring {
     allocated: usize,
     /// Number of chunks, once the input is exhausted.
     end: Option<u64>,
+    /// A worker panicked: the others stop instead of waiting for its chunks.
+    aborted: bool,
+}
+
+/// Marks the ring aborted if the worker holding it unwinds, so that the other
+/// workers never wait forever for a chunk it was reading or routing (the
+/// panic then surfaces when the workers are joined).
+struct AbortOnPanic<'a> {
+    ring: &'a Mutex<Ring>,
+    changed: &'a Condvar,
+}
+
+impl Drop for AbortOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            lock(self.ring).aborted = true;
+            self.changed.notify_all();
+        }
+    }
 }
 
 /// Runs `n` workers over all inputs and merges their results: the summary is
@@ -279,6 +298,7 @@ fn run_workers(
         free: Vec::new(),
         allocated: 0,
         end: None,
+        aborted: false,
     });
     let changed = Condvar::new();
     let max_chunks = 2 * n + 2;
@@ -290,6 +310,7 @@ fn run_workers(
                 let opts = agg_opts.clone();
                 let (input, ring, changed) = (&input, &ring, &changed);
                 s.spawn(move || {
+                    let _abort = AbortOnPanic { ring, changed };
                     let mut agg = Aggregator::new(opts);
                     let sink = facts.then(crate::facts::FactSink::memory);
                     let mut engine = Engine::with_facts(cfg, catalog, sink);
@@ -301,6 +322,9 @@ fn run_workers(
                         // Wait until this worker's next chunk is published, or
                         // the input is free to read (and a buffer with it).
                         let job = loop {
+                            if r.aborted {
+                                break Err(None);
+                            }
                             if let Some(slot) = r.ready.get_mut(&next) {
                                 slot.1 += 1;
                                 let chunk = Arc::clone(&slot.0);
