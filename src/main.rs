@@ -351,7 +351,13 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         show_progress,
         true,
     );
-    let (stats, mut agg, read_errors, latency) = (run.stats, run.agg, run.read_errors, run.latency);
+    let (stats, mut agg, read_errors, latency, workers) = (
+        run.stats,
+        run.agg,
+        run.read_errors,
+        run.latency,
+        run.workers,
+    );
     if let Some(e) = run.facts_error {
         write_errors.push(format!("--facts: {e}"));
     }
@@ -388,7 +394,7 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
     if a.stats {
         eprint!(
             "{}",
-            report::stats_report(latency.as_ref(), &agg, &stats, elapsed)
+            report::stats_report(latency.as_ref(), &agg, &stats, elapsed, &workers)
         );
     }
     for e in &write_errors {

@@ -31,6 +31,22 @@ pub struct Analysis {
     pub latency: Option<hdrhistogram::Histogram<u64>>,
     /// Workers actually used.
     pub threads: usize,
+    /// Where each worker's time went (several workers only), for `--stats`.
+    pub workers: Vec<WorkerTimes>,
+}
+
+/// Wall time one worker spent in each phase, in seconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkerTimes {
+    /// Reading chunks (the kernel copy and the record walk, under the input lock).
+    pub read: f64,
+    /// Decoding and routing the chunks it read (and analysing its own packets
+    /// of them when it was up to date).
+    pub route: f64,
+    /// Analysing its packets of chunks, routed by itself or by other workers.
+    pub analyse: f64,
+    /// Waiting for a chunk or for the input.
+    pub wait: f64,
 }
 
 /// Size of the read chunks the workers share (one `read()` each).
@@ -89,9 +105,10 @@ pub fn analyse(
             agg,
             read_errors,
             threads,
+            workers: Vec::new(),
         };
     }
-    let (stats, agg, read_errors, facts, latency) = run_workers(
+    let (stats, agg, read_errors, facts, latency, workers) = run_workers(
         threads,
         workers.chunk_bytes.clamp(64, MAX_RECORD_LEN),
         cfg,
@@ -123,6 +140,7 @@ pub fn analyse(
         facts_error,
         latency,
         threads,
+        workers,
     }
 }
 
@@ -131,15 +149,18 @@ type WorkerResult = (
     Aggregator,
     Vec<(u32, u64, String)>,
     Option<hdrhistogram::Histogram<u64>>,
+    WorkerTimes,
 );
 
-/// Merged results: statistics, aggregates, read errors, facts by (file, frame), latency.
+/// Merged results: statistics, aggregates, read errors, facts by (file, frame),
+/// latency, per-worker times.
 type Merged = (
     Stats,
     Aggregator,
     Vec<String>,
     Vec<(u32, u64, String)>,
     Option<hdrhistogram::Histogram<u64>>,
+    Vec<WorkerTimes>,
 );
 
 /// The buffers of one chunk of input, recycled from chunk to chunk: the read
@@ -317,7 +338,9 @@ fn run_workers(
                     engine.set_shard(w as u32, n as u32);
                     let mut next: u64 = 0;
                     let mut file = u32::MAX;
+                    let mut times = WorkerTimes::default();
                     loop {
+                        let waiting = Instant::now();
                         let mut r = lock(ring);
                         // Wait until this worker's next chunk is published, or
                         // the input is free to read (and a buffer with it).
@@ -351,6 +374,8 @@ fn run_workers(
                             r = changed.wait(r).unwrap_or_else(|e| e.into_inner());
                         };
                         drop(r);
+                        let started = Instant::now();
+                        times.wait += started.duration_since(waiting).as_secs_f64();
                         match job {
                             Ok(chunk) => {
                                 if chunk.file != file {
@@ -364,6 +389,7 @@ fn run_workers(
                                     }
                                 }
                                 next += 1;
+                                times.analyse += started.elapsed().as_secs_f64();
                                 if let Some(done) = Arc::into_inner(chunk) {
                                     lock(ring).free.push(done.bufs);
                                     changed.notify_all();
@@ -382,6 +408,8 @@ fn run_workers(
                                 let seq = inp.seq;
                                 inp.seq += 1;
                                 drop(inp);
+                                let routing = Instant::now();
+                                times.read += routing.duration_since(started).as_secs_f64();
                                 changed.notify_all();
                                 // Up to date with every earlier chunk: process this
                                 // worker's packets right away, while they are hot.
@@ -425,6 +453,7 @@ fn run_workers(
                                         }
                                     }
                                 }
+                                times.route += routing.elapsed().as_secs_f64();
                                 let taken = usize::from(inline);
                                 if inline {
                                     next += 1;
@@ -443,9 +472,17 @@ fn run_workers(
                             Err(None) => break,
                         }
                     }
+                    let flushing = Instant::now();
                     engine.flush(&mut agg);
+                    times.analyse += flushing.elapsed().as_secs_f64();
                     let facts = engine.take_facts();
-                    (engine.stats.clone(), agg, facts, engine.latency.take())
+                    (
+                        engine.stats.clone(),
+                        agg,
+                        facts,
+                        engine.latency.take(),
+                        times,
+                    )
                 })
             })
             .collect();
@@ -459,7 +496,9 @@ fn run_workers(
     let mut agg: Option<Aggregator> = None;
     let mut facts = Vec::new();
     let mut latency: Option<hdrhistogram::Histogram<u64>> = None;
-    for (s, a, f, l) in results {
+    let mut workers = Vec::with_capacity(results.len());
+    for (s, a, f, l, t) in results {
+        workers.push(t);
         stats.merge(&s);
         match agg.as_mut() {
             Some(agg) => agg.merge(a),
@@ -477,7 +516,7 @@ fn run_workers(
     // Frame order, as one worker would have written them.
     facts.sort_by_key(|(file, frame, _)| (*file, *frame));
     let agg = agg.unwrap_or_else(|| Aggregator::new(agg_opts.clone()));
-    (stats, agg, input.errors, facts, latency)
+    (stats, agg, input.errors, facts, latency, workers)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

@@ -785,6 +785,7 @@ pub fn stats_report(
     agg: &Aggregator,
     stats: &Stats,
     seconds: f64,
+    workers: &[crate::pipeline::WorkerTimes],
 ) -> String {
     let mut o = String::from("lanterne --stats\n");
     o.push_str(&format!(
@@ -817,6 +818,23 @@ pub fn stats_report(
         o.push_str(&format!(" p{p}={}", b.value_at_percentile(p)));
     }
     o.push_str(&format!(" max={}\n", b.max()));
+    if !workers.is_empty() {
+        let col = |f: fn(&crate::pipeline::WorkerTimes) -> f64| {
+            workers
+                .iter()
+                .map(|w| format!("{:.3}", f(w)))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        };
+        o.push_str(&format!(
+            "  {} workers, seconds each: reading {}, routing {}, analysing {}, waiting {}\n",
+            workers.len(),
+            col(|w| w.read),
+            col(|w| w.route),
+            col(|w| w.analyse),
+            col(|w| w.wait),
+        ));
+    }
     o.push_str(&format!(
         "  evicted flows {}, undecodable packets {}, anomalies {:?}\n",
         stats.evicted_flows,

@@ -287,17 +287,39 @@ fn custom_catalog_replaces_builtin() {
 
 #[test]
 fn stats_prints_latency_and_flow_distributions() {
-    let o = run(&["read", "-q", data(AI).to_str().unwrap(), "--stats"]);
-    assert_eq!(o.status.code(), Some(0));
-    let err = stderr(&o);
-    assert!(err.contains("500 packets, 35 flows"), "{err}");
-    for needle in [
-        "per-packet processing (ns): p50=",
-        "p99.9=",
-        "flow duration (ms): p50=",
-        "flow size (bytes): p50=",
-    ] {
-        assert!(err.contains(needle), "{needle}: {err}");
+    for threads in ["1", "3"] {
+        let o = run(&[
+            "read",
+            "-q",
+            data(AI).to_str().unwrap(),
+            "--stats",
+            "--threads",
+            threads,
+        ]);
+        assert_eq!(o.status.code(), Some(0));
+        let err = stderr(&o);
+        assert!(err.contains("500 packets, 35 flows"), "{err}");
+        for needle in [
+            "per-packet processing (ns): p50=",
+            "p99.9=",
+            "flow duration (ms): p50=",
+            "flow size (bytes): p50=",
+        ] {
+            assert!(err.contains(needle), "{needle}: {err}");
+        }
+        // With several workers: where each one's time went.
+        let workers = err.lines().find(|l| l.contains("workers, seconds each"));
+        if threads == "1" {
+            assert!(workers.is_none(), "{err}");
+        } else {
+            let line = workers.unwrap_or_else(|| panic!("{err}"));
+            assert!(line.trim_start().starts_with("3 workers"), "{line}");
+            for phase in ["reading", "routing", "analysing", "waiting"] {
+                let part = line.split(phase).nth(1).unwrap_or("");
+                let values: Vec<&str> = part.split(',').next().unwrap().split(" / ").collect();
+                assert_eq!(values.len(), 3, "{phase}: {line}");
+            }
+        }
     }
 }
 
