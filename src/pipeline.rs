@@ -11,8 +11,6 @@ use std::io::{self, Read, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use rustc_hash::FxHashMap;
-
 use crate::engine::{Config, Engine, Route, Routed};
 use crate::report::{self, AggOptions, Aggregator};
 use crate::signatures::Catalog;
@@ -250,8 +248,11 @@ impl InputState<'_> {
 
 /// Chunks on their way to the workers.
 struct Ring {
-    /// Published chunks by sequence number, with how many workers took them.
-    ready: FxHashMap<u64, (Arc<Chunk>, usize)>,
+    /// Published chunks: (sequence number, chunk, how many workers took it),
+    /// in slot `seq % len`. Chunks in flight have consecutive numbers and are
+    /// at most as many as the buffers, so two never share a slot (and nothing
+    /// is allocated per chunk, unlike a map's inserts and removals).
+    ready: Vec<Option<(u64, Arc<Chunk>, usize)>>,
     free: Vec<ChunkBufs>,
     /// Chunk buffers in existence (bounded: memory stays flat).
     allocated: usize,
@@ -314,15 +315,15 @@ fn run_workers(
         bar: Progress::new(false, None),
         chunk_bytes,
     });
+    let max_chunks = 2 * n + 2;
     let ring = Mutex::new(Ring {
-        ready: FxHashMap::default(),
+        ready: (0..max_chunks).map(|_| None).collect(),
         free: Vec::new(),
         allocated: 0,
         end: None,
         aborted: false,
     });
     let changed = Condvar::new();
-    let max_chunks = 2 * n + 2;
 
     let results: Vec<WorkerResult> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
@@ -348,13 +349,16 @@ fn run_workers(
                             if r.aborted {
                                 break Err(None);
                             }
-                            if let Some(slot) = r.ready.get_mut(&next) {
-                                slot.1 += 1;
-                                let chunk = Arc::clone(&slot.0);
-                                if slot.1 == n {
-                                    r.ready.remove(&next);
+                            let at = (next % max_chunks as u64) as usize;
+                            if let Some(Some((seq, chunk, taken))) = r.ready.get_mut(at) {
+                                if *seq == next {
+                                    *taken += 1;
+                                    let chunk = Arc::clone(chunk);
+                                    if *taken == n {
+                                        r.ready[at] = None;
+                                    }
+                                    break Ok(chunk);
                                 }
-                                break Ok(chunk);
                             }
                             if r.end.is_some_and(|e| next >= e) {
                                 break Err(None);
@@ -463,7 +467,11 @@ fn run_workers(
                                     bufs,
                                 });
                                 if taken < n {
-                                    lock(ring).ready.insert(seq, (chunk, taken));
+                                    let at = (seq % max_chunks as u64) as usize;
+                                    let mut r = lock(ring);
+                                    debug_assert!(r.ready[at].is_none(), "two chunks in slot {at}");
+                                    r.ready[at] = Some((seq, chunk, taken));
+                                    drop(r);
                                     changed.notify_all();
                                 } else if let Some(done) = Arc::into_inner(chunk) {
                                     lock(ring).free.push(done.bufs);
