@@ -123,18 +123,21 @@ fn bench_pipeline(c: &mut Criterion) {
         events: None,
         events_all: false,
     };
-    let packets = pipeline::analyse(
-        &files,
-        pipeline::Workers::new(1),
-        &cfg,
-        &cat,
-        opts(),
-        None,
-        false,
-        false,
-    )
-    .stats
-    .packets;
+    let run = |threads: usize| {
+        pipeline::analyse(
+            &files,
+            pipeline::Workers::new(threads),
+            &cfg,
+            &cat,
+            opts(),
+            None,
+            false,
+            false,
+        )
+        .stats
+        .packets
+    };
+    let packets = run(1);
     let n = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .max(2);
@@ -146,22 +149,7 @@ fn bench_pipeline(c: &mut Criterion) {
         g.sample_size(10);
         g.throughput(tp);
         for threads in [1, n] {
-            g.bench_function(format!("threads_{threads}"), |b| {
-                b.iter(|| {
-                    pipeline::analyse(
-                        &files,
-                        pipeline::Workers::new(threads),
-                        &cfg,
-                        &cat,
-                        opts(),
-                        None,
-                        false,
-                        false,
-                    )
-                    .stats
-                    .packets
-                })
-            });
+            g.bench_function(format!("threads_{threads}"), |b| b.iter(|| run(threads)));
         }
         g.finish();
     }

@@ -665,44 +665,22 @@ impl<'c> Engine<'c> {
         } else {
             None
         };
-        Flow {
+        let mut flow = Flow::new(
             client,
             server,
-            client_port: cp,
-            server_port: sp,
-            proto: pkt.proto,
-            client_is_a: client_is_src == src_is_a,
-            orientation_sure: sure,
-            first_ns: ts,
-            last_ns: ts,
-            bytes_up: 0,
-            bytes_down: 0,
-            packets_up: 0,
-            packets_down: 0,
-            fin_up: false,
-            fin_down: false,
-            rst: false,
-            serial: self.serial,
-            sni: Vec::new(),
-            alpn: Vec::new(),
-            ech: false,
-            http_host: None,
-            ja4: None,
-            ja3: None,
-            dns_name,
-            inspect,
-            bucket: Bucket {
-                index: ts.div_euclid(self.cfg.bucket_ns),
-                up: 0,
-                down: 0,
-            },
-            past_buckets: Vec::new(),
-            udp_probes: 0,
-            shadow: self.shadow,
-            sni_via: Via::TlsSni,
-            quic: None,
-            quic_status: QuicStatus::None,
-        }
+            cp,
+            sp,
+            pkt.proto,
+            ts,
+            ts.div_euclid(self.cfg.bucket_ns),
+            self.serial,
+        );
+        flow.client_is_a = client_is_src == src_is_a;
+        flow.orientation_sure = sure;
+        flow.dns_name = dns_name;
+        flow.inspect = inspect;
+        flow.shadow = self.shadow;
+        flow
     }
 
     fn dns_lookup(&self, client: IpAddr, server: IpAddr, ts: i64) -> Option<Arc<str>> {

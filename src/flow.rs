@@ -230,6 +230,58 @@ pub struct QuicState {
 }
 
 impl Flow {
+    /// A flow seen first at `ts`, with nothing counted or learned yet.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        client: IpAddr,
+        server: IpAddr,
+        client_port: u16,
+        server_port: u16,
+        proto: u8,
+        ts: i64,
+        bucket: i64,
+        serial: u64,
+    ) -> Flow {
+        Flow {
+            client,
+            server,
+            client_port,
+            server_port,
+            proto,
+            client_is_a: true,
+            orientation_sure: false,
+            first_ns: ts,
+            last_ns: ts,
+            bytes_up: 0,
+            bytes_down: 0,
+            packets_up: 0,
+            packets_down: 0,
+            fin_up: false,
+            fin_down: false,
+            rst: false,
+            serial,
+            sni: Vec::new(),
+            alpn: Vec::new(),
+            ech: false,
+            http_host: None,
+            ja4: None,
+            ja3: None,
+            dns_name: None,
+            inspect: None,
+            bucket: Bucket {
+                index: bucket,
+                up: 0,
+                down: 0,
+            },
+            past_buckets: Vec::new(),
+            udp_probes: 0,
+            shadow: false,
+            sni_via: Via::TlsSni,
+            quic: None,
+            quic_status: QuicStatus::None,
+        }
+    }
+
     pub fn closed(&self) -> bool {
         self.rst || (self.fin_up && self.fin_down)
     }
@@ -624,44 +676,7 @@ mod tests {
 
     fn test_flow(serial: u64) -> Flow {
         let a: IpAddr = "10.0.0.1".parse().unwrap();
-        Flow {
-            client: a,
-            server: a,
-            client_port: 0,
-            server_port: 0,
-            proto: 6,
-            client_is_a: true,
-            orientation_sure: false,
-            first_ns: 0,
-            last_ns: 0,
-            bytes_up: 0,
-            bytes_down: 0,
-            packets_up: 0,
-            packets_down: 0,
-            fin_up: false,
-            fin_down: false,
-            rst: false,
-            serial,
-            sni: Vec::new(),
-            alpn: Vec::new(),
-            ech: false,
-            http_host: None,
-            ja4: None,
-            ja3: None,
-            dns_name: None,
-            inspect: None,
-            bucket: Bucket {
-                index: 0,
-                up: 0,
-                down: 0,
-            },
-            past_buckets: Vec::new(),
-            udp_probes: 0,
-            shadow: false,
-            sni_via: Via::TlsSni,
-            quic: None,
-            quic_status: QuicStatus::None,
-        }
+        Flow::new(a, a, 0, 0, 6, 0, 0, serial)
     }
 
     proptest::proptest! {
