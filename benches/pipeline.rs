@@ -101,8 +101,7 @@ fn bench_path() -> Option<PathBuf> {
 /// worker threads, throughput in bytes and packets.
 fn bench_pipeline(c: &mut Criterion) {
     use lanterne::pipeline;
-    use lanterne::report::{AggOptions, DEFAULT_INTERNAL};
-    use lanterne::signatures::Cidr;
+    use lanterne::report::AggOptions;
     let Some(path) = bench_path() else {
         return;
     };
@@ -114,15 +113,7 @@ fn bench_pipeline(c: &mut Criterion) {
         fingerprints: false,
         ..Config::default()
     };
-    let opts = || AggOptions {
-        internal: DEFAULT_INTERNAL
-            .iter()
-            .filter_map(|s| Cidr::parse(s))
-            .collect(),
-        bucket_seconds: 3600,
-        events: None,
-        events_all: false,
-    };
+    let opts = AggOptions::default;
     let run = |threads: usize| {
         pipeline::analyse(
             &files,

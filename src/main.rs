@@ -22,7 +22,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 use lanterne::pipeline;
 use lanterne::policy::Policy;
-use lanterne::report::{self, AggOptions, SummaryInput, DEFAULT_INTERNAL};
+use lanterne::report::{self, AggOptions, SummaryInput};
 use lanterne::signatures::{Catalog, Cidr};
 
 #[derive(Parser)]
@@ -272,10 +272,7 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
     };
     let catalog = catalog;
     let internal: Vec<Cidr> = if a.internal.is_empty() {
-        DEFAULT_INTERNAL
-            .iter()
-            .map(|s| Cidr::parse(s).expect("default CIDR"))
-            .collect()
+        report::default_internal()
     } else {
         a.internal
             .iter()

@@ -153,6 +153,26 @@ pub struct AggOptions {
     pub events_all: bool,
 }
 
+/// [`DEFAULT_INTERNAL`] parsed.
+pub fn default_internal() -> Vec<Cidr> {
+    DEFAULT_INTERNAL
+        .iter()
+        .map(|s| Cidr::parse(s).expect("default CIDR"))
+        .collect()
+}
+
+impl Default for AggOptions {
+    /// Default internal ranges, hourly buckets, no events.
+    fn default() -> Self {
+        AggOptions {
+            internal: default_internal(),
+            bucket_seconds: 3600,
+            events: None,
+            events_all: false,
+        }
+    }
+}
+
 /// Collects ended flows.
 pub struct Aggregator {
     internal: Vec<Cidr>,

@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use lanterne::engine::Config;
 use lanterne::pipeline::{self, Workers};
 use lanterne::proto::tls;
-use lanterne::report::{AggOptions, DEFAULT_INTERNAL};
-use lanterne::signatures::{Catalog, Cidr};
+use lanterne::report::AggOptions;
+use lanterne::signatures::Catalog;
 use lanterne::testutil::{eth_ipv4_tcp, eth_ipv4_udp};
 
 struct Counting;
@@ -101,15 +101,7 @@ fn write_capture(path: &Path, rounds: u32) -> u64 {
 
 fn allocations_for(path: &Path, threads: usize) -> (u64, u64) {
     let cat = Catalog::builtin();
-    let opts = AggOptions {
-        internal: DEFAULT_INTERNAL
-            .iter()
-            .filter_map(|s| Cidr::parse(s))
-            .collect(),
-        bucket_seconds: 3600,
-        events: None,
-        events_all: false,
-    };
+    let opts = AggOptions::default();
     let cfg = Config {
         fingerprints: false,
         ..Config::default()
