@@ -42,7 +42,8 @@ pub struct Config {
     pub max_stream_buffer: usize,
     /// Client segments inspected before giving up on a flow.
     pub max_inspect_segments: u16,
-    /// Compute JA4/JA3 client fingerprints (only flow events show them).
+    /// Compute JA4/JA3 client fingerprints and keep ALPN lists (only flow
+    /// events show them).
     pub fingerprints: bool,
     /// Time every packet's processing into a histogram (`--stats`).
     pub latency: bool,

@@ -160,7 +160,7 @@ pub fn parse_handshake(msg: &[u8]) -> Option<ClientHello> {
     parse_handshake_opts(msg, true)
 }
 
-/// Like [`parse_handshake`], optionally without the fingerprint lists.
+/// Like [`parse_handshake`], optionally without the fingerprint lists and ALPN.
 pub fn parse_handshake_opts(msg: &[u8], fingerprints: bool) -> Option<ClientHello> {
     let (_, parsed) = tls_parser::parse_tls_message_handshake(msg).ok()?;
     let ch = match parsed {
@@ -192,7 +192,8 @@ fn walk_extensions(mut ext: &[u8], out: &mut ClientHello, fingerprints: bool) {
         }
         match typ {
             EXT_SERVER_NAME => server_names(body, &mut out.sni),
-            EXT_ALPN => alpn(body, &mut out.alpn),
+            // ALPN only shows in events and JA4, which come with `fingerprints`.
+            EXT_ALPN if fingerprints => alpn(body, &mut out.alpn),
             EXT_ECH | EXT_ESNI => out.ech = true,
             _ if !fingerprints => {}
             43 => u16_list(
