@@ -128,6 +128,28 @@ struct DnsEntry {
     expires: i64,
 }
 
+/// What the extractors write to, borrowed from the engine apart from its
+/// flow table: settings, counters, the fact sink and the DNS cache.
+struct Out<'e> {
+    cfg: &'e Config,
+    stats: &'e mut Stats,
+    facts: &'e mut Option<FactSink>,
+    dns_cache: &'e mut FxHashMap<(IpAddr, IpAddr), DnsEntry>,
+}
+
+/// An [`Out`] from the engine's fields (a macro, so that the flow table stays
+/// borrowable beside it).
+macro_rules! out {
+    ($e:expr) => {
+        &mut Out {
+            cfg: &$e.cfg,
+            stats: &mut $e.stats,
+            facts: &mut $e.facts,
+            dns_cache: &mut $e.dns_cache,
+        }
+    };
+}
+
 /// The engine of one worker.
 pub struct Engine<'c> {
     cfg: Config,
@@ -444,7 +466,6 @@ impl<'c> Engine<'c> {
         self.packet(pkt, key, hash, src_is_a, ctx, sink);
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn packet(
         &mut self,
         pkt: &Packet<'_>,
@@ -580,15 +601,7 @@ impl<'c> Engine<'c> {
                 && pkt.payload[0] & 0x80 != 0
                 && matches!(flow.quic_status, QuicStatus::None | QuicStatus::Inspecting)
             {
-                quic_datagram(
-                    flow,
-                    pkt,
-                    ctx,
-                    self.cfg.fingerprints,
-                    &mut self.quic_buf,
-                    &mut self.stats,
-                    &mut self.facts,
-                );
+                quic_datagram(flow, pkt, ctx, &mut self.quic_buf, out!(self));
             }
             if flow.quic_status == QuicStatus::None
                 && flow.udp_probes < 4
@@ -606,16 +619,7 @@ impl<'c> Engine<'c> {
         }
         let flow = self.flows.get_mut(idx).expect("present");
         if flow.inspect.is_some() {
-            Self::inspect_tcp(
-                flow,
-                pkt,
-                up,
-                ctx,
-                &self.cfg,
-                &mut self.stats,
-                &mut self.facts,
-                &mut self.dns_cache,
-            );
+            Self::inspect_tcp(flow, pkt, up, ctx, out!(self));
         }
     }
 
@@ -689,17 +693,7 @@ impl<'c> Engine<'c> {
         (ts <= e.expires).then(|| e.name.clone())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn inspect_tcp(
-        flow: &mut Flow,
-        pkt: &Packet<'_>,
-        up: bool,
-        ctx: FrameCtx,
-        cfg: &Config,
-        stats: &mut Stats,
-        facts: &mut Option<FactSink>,
-        dns_cache: &mut FxHashMap<(IpAddr, IpAddr), DnsEntry>,
-    ) {
+    fn inspect_tcp(flow: &mut Flow, pkt: &Packet<'_>, up: bool, ctx: FrameCtx, out: &mut Out<'_>) {
         let Some(insp) = flow.inspect.as_mut() else {
             return;
         };
@@ -718,9 +712,9 @@ impl<'c> Engine<'c> {
         if insp.state == AppState::H2c {
             let stream = if up { &mut insp.up } else { &mut insp.down };
             match stream.push(pkt.tcp_seq, pkt.payload, h2::MAX_FRAME + 9) {
-                Push::Added => Self::h2_drain(flow, up, pkt, ctx, cfg, stats, facts, dns_cache),
+                Push::Added => Self::h2_drain(flow, up, pkt, ctx, out),
                 Push::Overflow => {
-                    stats.anomaly("h2_buffer_full");
+                    out.stats.anomaly("h2_buffer_full");
                     end_inspection(flow);
                 }
                 _ => {}
@@ -731,16 +725,15 @@ impl<'c> Engine<'c> {
             let stream = if up { &mut insp.up } else { &mut insp.down };
             match stream.push(pkt.tcp_seq, pkt.payload, 64 * 1024 + 2) {
                 Push::Overflow => {
-                    stats.anomaly("dns_tcp_buffer_full");
+                    out.stats.anomaly("dns_tcp_buffer_full");
                     stream.clear();
                 }
                 Push::Pending => {
                     // Beyond a gap (lost segment): if the segment holds whole
                     // messages, read them and resynchronise after it.
                     if dns::split_tcp_messages(pkt.payload, |_| {}) == pkt.payload.len() {
-                        stats.anomaly("dns_tcp_gap_skipped");
-                        let used =
-                            tcp_dns_messages(pkt.payload, pkt, ctx, cfg, stats, facts, dns_cache);
+                        out.stats.anomaly("dns_tcp_gap_skipped");
+                        let used = tcp_dns_messages(pkt.payload, pkt, ctx, out);
                         *stream = Stream::new();
                         stream.start_at(pkt.tcp_seq.wrapping_add(used as u32));
                     }
@@ -748,16 +741,25 @@ impl<'c> Engine<'c> {
                 Push::Duplicate => {
                     // tshark dissects a retransmitted DNS segment again: so do
                     // the facts (not the cache), when it holds whole messages.
-                    if facts.is_some()
+                    if out.facts.is_some()
                         && dns::split_tcp_messages(pkt.payload, |_| {}) == pkt.payload.len()
                     {
                         let mut no_cache = FxHashMap::default();
-                        tcp_dns_messages(pkt.payload, pkt, ctx, cfg, stats, facts, &mut no_cache);
+                        tcp_dns_messages(
+                            pkt.payload,
+                            pkt,
+                            ctx,
+                            &mut Out {
+                                cfg: out.cfg,
+                                stats: out.stats,
+                                facts: out.facts,
+                                dns_cache: &mut no_cache,
+                            },
+                        );
                     }
                 }
                 Push::Added => {
-                    let used =
-                        tcp_dns_messages(stream.data(), pkt, ctx, cfg, stats, facts, dns_cache);
+                    let used = tcp_dns_messages(stream.data(), pkt, ctx, out);
                     stream.consume(used);
                 }
             }
@@ -772,17 +774,17 @@ impl<'c> Engine<'c> {
                     || http::looks_like_request(pkt.payload) == Some(true))
             {
                 swap_orientation(flow);
-                stats.anomaly("orientation_corrected");
-                return Self::inspect_tcp(flow, pkt, true, ctx, cfg, stats, facts, dns_cache);
+                out.stats.anomaly("orientation_corrected");
+                return Self::inspect_tcp(flow, pkt, true, ctx, out);
             }
             return;
         }
         insp.client_segments = insp.client_segments.saturating_add(1);
         // HTTP keep-alive flows stay inspected (each request head is a cheap
         // check at a segment start); other flows give up after a few segments.
-        if insp.state != AppState::Http && insp.client_segments > cfg.max_inspect_segments {
+        if insp.state != AppState::Http && insp.client_segments > out.cfg.max_inspect_segments {
             end_inspection(flow);
-            stats.anomaly("inspection_gave_up");
+            out.stats.anomaly("inspection_gave_up");
             return;
         }
         if insp.state == AppState::Probe {
@@ -803,12 +805,12 @@ impl<'c> Engine<'c> {
         } else {
             push_res = insp
                 .up
-                .push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+                .push(pkt.tcp_seq, pkt.payload, out.cfg.max_stream_buffer);
             insp.up.data()
         };
         match push_res {
             Push::Overflow => {
-                stats.anomaly("stream_buffer_full");
+                out.stats.anomaly("stream_buffer_full");
                 end_inspection(flow);
                 return;
             }
@@ -828,7 +830,7 @@ impl<'c> Engine<'c> {
                 // A prefix of the HTTP/2 preface: wait for the rest.
                 if in_place {
                     insp.up
-                        .push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+                        .push(pkt.tcp_seq, pkt.payload, out.cfg.max_stream_buffer);
                 }
                 return;
             }
@@ -846,7 +848,7 @@ impl<'c> Engine<'c> {
                 } else {
                     insp.up.consume(n);
                 }
-                Self::h2_drain(flow, true, pkt, ctx, cfg, stats, facts, dns_cache);
+                Self::h2_drain(flow, true, pkt, ctx, out);
                 return;
             }
             if data[0] == 0x16 {
@@ -861,7 +863,7 @@ impl<'c> Engine<'c> {
                     None => {
                         if in_place {
                             insp.up
-                                .push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+                                .push(pkt.tcp_seq, pkt.payload, out.cfg.max_stream_buffer);
                         }
                         return;
                     }
@@ -869,11 +871,11 @@ impl<'c> Engine<'c> {
             }
         }
         match insp.state {
-            AppState::TlsHello => match tls::parse_client_hello_opts(data, cfg.fingerprints) {
+            AppState::TlsHello => match tls::parse_client_hello_opts(data, out.cfg.fingerprints) {
                 tls::HelloResult::NeedMore => {
                     if in_place {
                         insp.up
-                            .push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+                            .push(pkt.tcp_seq, pkt.payload, out.cfg.max_stream_buffer);
                     }
                 }
                 tls::HelloResult::Done(h, used) => {
@@ -882,8 +884,8 @@ impl<'c> Engine<'c> {
                     } else {
                         insp.up.next_seq().wrapping_sub(data.len() as u32)
                     };
-                    emit_sni_facts(facts, pkt, ctx, &h);
-                    stats.tls_client_hellos += 1;
+                    emit_sni_facts(out.facts, pkt, ctx, &h);
+                    out.stats.tls_client_hellos += 1;
                     // Retransmissions of these bytes are not new hellos (as tshark).
                     let end = start.wrapping_add(used as u32);
                     let rest_in_place = if in_place {
@@ -900,14 +902,14 @@ impl<'c> Engine<'c> {
                             .get(used..)
                             .map(<[u8]>::to_vec)
                             .unwrap_or_default();
-                        next.push(end, &buffered, cfg.max_stream_buffer);
+                        next.push(end, &buffered, out.cfg.max_stream_buffer);
                     } else if let Some(r) = rest_in_place {
-                        next.push(end, &r, cfg.max_stream_buffer);
+                        next.push(end, &r, out.cfg.max_stream_buffer);
                     }
                     insp.up = next;
                     insp.state = AppState::TlsAfterHello;
                     if flow.sni.is_empty() && flow.ja4.is_none() {
-                        if cfg.fingerprints {
+                        if out.cfg.fingerprints {
                             flow.ja4 = Some(fingerprint::ja4(&h, false));
                             flow.ja3 = Some(fingerprint::ja3(&h));
                         }
@@ -915,23 +917,23 @@ impl<'c> Engine<'c> {
                         flow.alpn = h.alpn;
                         flow.ech = h.ech;
                     }
-                    Self::tls_after_hello(flow, pkt, ctx, stats, facts);
+                    Self::tls_after_hello(flow, pkt, ctx, out);
                 }
                 tls::HelloResult::NotTls => insp.state = AppState::Probe,
                 tls::HelloResult::Error(reason) => {
-                    stats.anomaly(reason);
+                    out.stats.anomaly(reason);
                     end_inspection(flow);
                 }
             },
             AppState::Http => {
-                Self::http_requests(flow, pkt, ctx, in_place, cfg, stats, facts);
+                Self::http_requests(flow, pkt, ctx, in_place, out);
             }
             AppState::TlsAfterHello => {
                 if in_place {
                     insp.up
-                        .push(pkt.tcp_seq, pkt.payload, cfg.max_stream_buffer);
+                        .push(pkt.tcp_seq, pkt.payload, out.cfg.max_stream_buffer);
                 }
-                Self::tls_after_hello(flow, pkt, ctx, stats, facts);
+                Self::tls_after_hello(flow, pkt, ctx, out);
             }
             _ => {}
         }
@@ -939,17 +941,7 @@ impl<'c> Engine<'c> {
 
     /// Reads the complete HTTP/2 frames of one direction; DATA payloads that
     /// are DNS messages (DoH over h2c) go to the DNS extractor.
-    #[allow(clippy::too_many_arguments)]
-    fn h2_drain(
-        flow: &mut Flow,
-        up: bool,
-        pkt: &Packet<'_>,
-        ctx: FrameCtx,
-        cfg: &Config,
-        stats: &mut Stats,
-        facts: &mut Option<FactSink>,
-        dns_cache: &mut FxHashMap<(IpAddr, IpAddr), DnsEntry>,
-    ) {
+    fn h2_drain(flow: &mut Flow, up: bool, pkt: &Packet<'_>, ctx: FrameCtx, out: &mut Out<'_>) {
         let Some(insp) = flow.inspect.as_mut() else {
             return;
         };
@@ -963,12 +955,12 @@ impl<'c> Engine<'c> {
         }) {
             Ok(used) => {
                 for b in bodies {
-                    handle_dns_message(b, pkt, ctx, cfg, stats, facts, dns_cache);
+                    handle_dns_message(b, pkt, ctx, out);
                 }
                 stream.consume(used);
             }
             Err(reason) => {
-                stats.anomaly(reason);
+                out.stats.anomaly(reason);
                 end_inspection(flow);
             }
         }
@@ -977,13 +969,7 @@ impl<'c> Engine<'c> {
     /// After a ClientHello: a second ClientHello may follow (answer to a
     /// TLS 1.3 HelloRetryRequest), after ChangeCipherSpec records. Anything
     /// else (application data) ends the inspection.
-    fn tls_after_hello(
-        flow: &mut Flow,
-        pkt: &Packet<'_>,
-        ctx: FrameCtx,
-        stats: &mut Stats,
-        facts: &mut Option<FactSink>,
-    ) {
+    fn tls_after_hello(flow: &mut Flow, pkt: &Packet<'_>, ctx: FrameCtx, out: &mut Out<'_>) {
         let Some(insp) = flow.inspect.as_mut() else {
             return;
         };
@@ -1003,8 +989,8 @@ impl<'c> Engine<'c> {
                 0x16 => match tls::parse_client_hello_opts(data, false) {
                     tls::HelloResult::NeedMore => return,
                     tls::HelloResult::Done(h, _) => {
-                        emit_sni_facts(facts, pkt, ctx, &h);
-                        stats.tls_client_hellos += 1;
+                        emit_sni_facts(out.facts, pkt, ctx, &h);
+                        out.stats.tls_client_hellos += 1;
                         end_inspection(flow);
                         return;
                     }
@@ -1027,9 +1013,7 @@ impl<'c> Engine<'c> {
         pkt: &Packet<'_>,
         ctx: FrameCtx,
         in_place: bool,
-        cfg: &Config,
-        stats: &mut Stats,
-        facts: &mut Option<FactSink>,
+        out: &mut Out<'_>,
     ) {
         let Some(insp) = flow.inspect.as_mut() else {
             return;
@@ -1072,7 +1056,7 @@ impl<'c> Engine<'c> {
                         insp.up.push(
                             pkt.tcp_seq.wrapping_add(consumed as u32),
                             &pkt.payload[consumed..],
-                            cfg.max_stream_buffer,
+                            out.cfg.max_stream_buffer,
                         );
                     }
                     return;
@@ -1092,9 +1076,9 @@ impl<'c> Engine<'c> {
                     return;
                 }
                 http::HeadResult::Done(head) => {
-                    stats.http_requests += 1;
+                    out.stats.http_requests += 1;
                     if let Some(h) = &head.host {
-                        if let Some(fs) = facts.as_mut() {
+                        if let Some(fs) = out.facts.as_mut() {
                             fs.write(
                                 &Fact::new(ctx.frame, ctx.ts, pkt, "http_host", h)
                                     .method(&head.method),
@@ -1121,7 +1105,7 @@ impl<'c> Engine<'c> {
                         insp.up.consume(head.head_len);
                     }
                     // Later requests of the flow are only read for facts.
-                    if facts.is_none() && flow.http_host.is_some() {
+                    if out.facts.is_none() && flow.http_host.is_some() {
                         end_inspection(flow);
                         return;
                     }
@@ -1131,15 +1115,7 @@ impl<'c> Engine<'c> {
     }
 
     fn dns_udp(&mut self, pkt: &Packet<'_>, ctx: FrameCtx) {
-        handle_dns_message(
-            pkt.payload,
-            pkt,
-            ctx,
-            &self.cfg,
-            &mut self.stats,
-            &mut self.facts,
-            &mut self.dns_cache,
-        );
+        handle_dns_message(pkt.payload, pkt, ctx, out!(self));
         if self.dns_cache.len() > self.cfg.max_dns_entries {
             let now = self.now;
             self.dns_cache.retain(|_, e| e.expires >= now);
@@ -1308,15 +1284,12 @@ const MAX_QUIC_INITIALS: u8 = 8;
 /// Looks at one client datagram of a UDP flow that starts with a QUIC long
 /// header: walks the coalesced packets, decrypts client Initials, collects
 /// CRYPTO data and, once the ClientHello is complete, names the flow.
-#[allow(clippy::too_many_arguments)]
 fn quic_datagram(
     flow: &mut Flow,
     pkt: &Packet<'_>,
     ctx: FrameCtx,
-    fingerprints: bool,
     buf: &mut Vec<u8>,
-    stats: &mut Stats,
-    facts: &mut Option<FactSink>,
+    out: &mut Out<'_>,
 ) {
     let p = pkt.payload;
     let mut pos = 0usize;
@@ -1331,7 +1304,7 @@ fn quic_datagram(
             Err(reason) => {
                 if pos > 0 || flow.quic_status != QuicStatus::None {
                     // Junk after coalesced packets, or a damaged packet.
-                    stats.anomaly(reason);
+                    out.stats.anomaly(reason);
                 }
                 break;
             }
@@ -1346,7 +1319,7 @@ fn quic_datagram(
                     && looks_like_quic_port(pkt)
                     && quic::is_quic_like_version(h.version)
                 {
-                    stats.anomaly("quic_unknown_version");
+                    out.stats.anomaly("quic_unknown_version");
                     flow.quic_status = QuicStatus::Undecryptable;
                 }
                 return;
@@ -1357,7 +1330,7 @@ fn quic_datagram(
             flow.quic_status = QuicStatus::Inspecting;
             st.initials += 1;
             if st.initials > MAX_QUIC_INITIALS {
-                stats.anomaly("quic_too_many_initials");
+                out.stats.anomaly("quic_too_many_initials");
                 flow.quic_status = if st.decrypted == 0 {
                     QuicStatus::Undecryptable
                 } else {
@@ -1382,7 +1355,7 @@ fn quic_datagram(
                         new_connection = st.keys.is_some();
                         st.keys = Some(k);
                     }
-                    Err(reason) => stats.anomaly(reason),
+                    Err(reason) => out.stats.anomaly(reason),
                 }
             }
             if new_connection {
@@ -1402,7 +1375,7 @@ fn quic_datagram(
             }
             if let Some(r) = range {
                 st.decrypted += 1;
-                stats.quic_initials_decrypted += 1;
+                out.stats.quic_initials_decrypted += 1;
                 let crypto = &mut st.crypto;
                 let mut err = None;
                 if let Err(e) = quic::crypto_frames(&buf[r], params.crypto_frame, |off, data| {
@@ -1410,10 +1383,10 @@ fn quic_datagram(
                         err = Some(e);
                     }
                 }) {
-                    stats.anomaly(e);
+                    out.stats.anomaly(e);
                 }
                 if let Some(e) = err {
-                    stats.anomaly(e);
+                    out.stats.anomaly(e);
                 }
             }
         }
@@ -1423,7 +1396,7 @@ fn quic_datagram(
         return;
     };
     if st.crypto.too_large() {
-        stats.anomaly("quic_crypto_too_large");
+        out.stats.anomaly("quic_crypto_too_large");
         flow.quic = None;
         flow.quic_status = QuicStatus::Done;
         return;
@@ -1431,7 +1404,7 @@ fn quic_datagram(
     let Some(msg) = st.crypto.handshake_message() else {
         return;
     };
-    match tls::parse_handshake_opts(msg, fingerprints) {
+    match tls::parse_handshake_opts(msg, out.cfg.fingerprints) {
         Some(h) if st.resent_hello => {
             // The ClientHello resent after a Retry.
             let _ = h;
@@ -1439,15 +1412,15 @@ fn quic_datagram(
             st.hello_done = true;
         }
         Some(h) => {
-            if let Some(fs) = facts.as_mut() {
+            if let Some(fs) = out.facts.as_mut() {
                 let v = format!("0x{:08x}", first_version.unwrap_or(0));
                 for s in &h.sni {
                     fs.write(&Fact::new(ctx.frame, ctx.ts, pkt, "quic_sni", s).quic_version(&v));
                 }
             }
-            stats.quic_client_hellos += 1;
+            out.stats.quic_client_hellos += 1;
             if flow.sni.is_empty() && flow.ja4.is_none() {
-                if fingerprints {
+                if out.cfg.fingerprints {
                     flow.ja4 = Some(fingerprint::ja4(&h, true));
                     flow.ja3 = Some(fingerprint::ja3(&h));
                 }
@@ -1462,7 +1435,7 @@ fn quic_datagram(
             st.hello_done = true;
         }
         None => {
-            stats.anomaly("quic_malformed_client_hello");
+            out.stats.anomaly("quic_malformed_client_hello");
             flow.quic = None;
             flow.quic_status = QuicStatus::Done;
         }
@@ -1600,36 +1573,18 @@ fn emit_sni_facts(
 
 /// Reads every whole length-prefixed DNS message at the start of `bytes`
 /// (DNS over TCP); returns the bytes they took.
-fn tcp_dns_messages(
-    bytes: &[u8],
-    pkt: &Packet<'_>,
-    ctx: FrameCtx,
-    cfg: &Config,
-    stats: &mut Stats,
-    facts: &mut Option<FactSink>,
-    dns_cache: &mut FxHashMap<(IpAddr, IpAddr), DnsEntry>,
-) -> usize {
-    dns::split_tcp_messages(bytes, |m| {
-        handle_dns_message(m, pkt, ctx, cfg, stats, facts, dns_cache)
-    })
+fn tcp_dns_messages(bytes: &[u8], pkt: &Packet<'_>, ctx: FrameCtx, out: &mut Out<'_>) -> usize {
+    dns::split_tcp_messages(bytes, |m| handle_dns_message(m, pkt, ctx, out))
 }
 
-fn handle_dns_message(
-    msg: &[u8],
-    pkt: &Packet<'_>,
-    ctx: FrameCtx,
-    cfg: &Config,
-    stats: &mut Stats,
-    facts: &mut Option<FactSink>,
-    dns_cache: &mut FxHashMap<(IpAddr, IpAddr), DnsEntry>,
-) {
+fn handle_dns_message(msg: &[u8], pkt: &Packet<'_>, ctx: FrameCtx, out: &mut Out<'_>) {
     let Some(m) = dns::parse_message(msg) else {
-        stats.anomaly("dns_too_short");
+        out.stats.anomaly("dns_too_short");
         return;
     };
-    stats.dns_messages += 1;
+    out.stats.dns_messages += 1;
     if m.error.is_some() {
-        stats.anomaly("dns_malformed");
+        out.stats.anomaly("dns_malformed");
     }
     let flavor = if pkt.sport == 5353 || pkt.dport == 5353 {
         "mdns"
@@ -1638,7 +1593,7 @@ fn handle_dns_message(
     } else {
         "dns"
     };
-    if let Some(fs) = facts.as_mut() {
+    if let Some(fs) = out.facts.as_mut() {
         // UPDATE (opcode 5) carries a zone section, not questions (as tshark).
         let questions: &[dns::Question] = if m.opcode == 5 { &[] } else { &m.questions };
         for q in questions {
@@ -1684,9 +1639,9 @@ fn handle_dns_message(
         let expires = ctx
             .ts
             .saturating_add(ttl_ns)
-            .saturating_add(cfg.dns_grace_ns);
+            .saturating_add(out.cfg.dns_grace_ns);
         let mut learn = |ip: IpAddr| {
-            dns_cache.insert(
+            out.dns_cache.insert(
                 (client, ip),
                 DnsEntry {
                     name: name.clone(),
@@ -1710,7 +1665,7 @@ fn handle_dns_message(
             _ => {}
         }
     }
-    stats.dns_names_learned += 1;
+    out.stats.dns_names_learned += 1;
 }
 
 #[cfg(test)]
