@@ -262,21 +262,253 @@ struct Ring {
     aborted: bool,
 }
 
-/// Marks the ring aborted if the worker holding it unwinds, so that the other
-/// workers never wait forever for a chunk it was reading or routing (the
-/// panic then surfaces when the workers are joined).
-struct AbortOnPanic<'a> {
-    ring: &'a Mutex<Ring>,
-    changed: &'a Condvar,
+/// What the workers share: the input, the chunks in flight, and a condition
+/// variable signalled whenever either changes.
+struct Shared<'f> {
+    input: Mutex<InputState<'f>>,
+    ring: Mutex<Ring>,
+    changed: Condvar,
+    /// Workers.
+    n: usize,
+    /// Chunk buffers at most (and slots in `Ring::ready`).
+    max_chunks: usize,
 }
 
-impl Drop for AbortOnPanic<'_> {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            lock(self.ring).aborted = true;
+/// What a worker does next.
+enum Job<'s, 'f> {
+    /// Process its packets of this chunk.
+    Process(Arc<Chunk>),
+    /// Read the next chunk (the input is held) into these buffers.
+    Read(MutexGuard<'s, InputState<'f>>, ChunkBufs),
+    /// Everything is read and processed (or a worker panicked).
+    Done,
+}
+
+impl<'f> Shared<'f> {
+    fn slot(&self, seq: u64) -> usize {
+        (seq % self.max_chunks as u64) as usize
+    }
+
+    /// Waits until chunk `next` is published, or the input is free to read
+    /// (with a buffer for it), or there is nothing left.
+    fn next_job(&self, next: u64) -> Job<'_, 'f> {
+        let mut r = lock(&self.ring);
+        loop {
+            if r.aborted {
+                return Job::Done;
+            }
+            let at = self.slot(next);
+            if let Some(Some((seq, chunk, taken))) = r.ready.get_mut(at) {
+                if *seq == next {
+                    *taken += 1;
+                    let chunk = Arc::clone(chunk);
+                    if *taken == self.n {
+                        r.ready[at] = None;
+                    }
+                    return Job::Process(chunk);
+                }
+            }
+            if r.end.is_some_and(|e| next >= e) {
+                return Job::Done;
+            }
+            if r.end.is_none() && (!r.free.is_empty() || r.allocated < self.max_chunks) {
+                if let Ok(input) = self.input.try_lock() {
+                    let bufs = r.free.pop().unwrap_or_else(|| {
+                        r.allocated += 1;
+                        ChunkBufs::default()
+                    });
+                    return Job::Read(input, bufs);
+                }
+            }
+            r = self.changed.wait(r).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Makes chunk `seq` available to the workers that did not take it yet.
+    fn publish(&self, seq: u64, chunk: Arc<Chunk>, taken: usize) {
+        let at = self.slot(seq);
+        let mut r = lock(&self.ring);
+        debug_assert!(r.ready[at].is_none(), "two chunks in slot {at}");
+        r.ready[at] = Some((seq, chunk, taken));
+        drop(r);
+        self.changed.notify_all();
+    }
+
+    /// A worker is done with a chunk; the last one returns its buffers.
+    fn release(&self, chunk: Arc<Chunk>) {
+        if let Some(done) = Arc::into_inner(chunk) {
+            lock(&self.ring).free.push(done.bufs);
             self.changed.notify_all();
         }
     }
+
+    /// The input is exhausted after `chunks` chunks.
+    fn end(&self, chunks: u64, unused: ChunkBufs) {
+        let mut r = lock(&self.ring);
+        r.end = Some(chunks);
+        r.free.push(unused);
+        drop(r);
+        self.changed.notify_all();
+    }
+}
+
+/// Marks the ring aborted if the worker holding it unwinds, so that the other
+/// workers never wait forever for a chunk it was reading or routing (the
+/// panic then surfaces when the workers are joined).
+struct AbortOnPanic<'a, 'f>(&'a Shared<'f>);
+
+impl Drop for AbortOnPanic<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            lock(&self.0.ring).aborted = true;
+            self.0.changed.notify_all();
+        }
+    }
+}
+
+/// One worker's state.
+struct Worker<'c> {
+    id: usize,
+    engine: Engine<'c>,
+    agg: Aggregator,
+    /// The next chunk to process.
+    next: u64,
+    /// The input file of the chunks being processed.
+    file: u32,
+    times: WorkerTimes,
+}
+
+impl Worker<'_> {
+    fn set_file(&mut self, file: u32) {
+        if file != self.file {
+            self.file = file;
+            self.engine.set_file(file);
+        }
+    }
+
+    /// Processes this worker's packets of a chunk routed by any worker.
+    fn process(&mut self, chunk: &Chunk) {
+        self.set_file(chunk.file);
+        let bufs = &chunk.bufs;
+        if let Some(mine) = bufs.routes.get(self.id) {
+            for r in mine {
+                self.engine.process_routed(r, &bufs.buf, &mut self.agg);
+            }
+        }
+        self.next += 1;
+    }
+
+    /// Decodes every packet of the chunk this worker just read and routes it
+    /// to its owner (every worker for DNS). `inline`: this worker is up to
+    /// date with every earlier chunk, so it processes its own packets now,
+    /// while they are hot, instead of routing them to itself.
+    fn route(&mut self, bufs: &mut ChunkBufs, n: usize, file: u32, inline: bool) {
+        if inline {
+            self.set_file(file);
+        }
+        let me = self.id;
+        let ChunkBufs { buf, locs, routes } = bufs;
+        routes.resize_with(n, Vec::new);
+        for r in routes.iter_mut() {
+            r.clear();
+        }
+        for loc in locs.iter() {
+            let raw = loc.packet(buf);
+            let Some((route, pkt, hash)) = self.engine.route(&raw) else {
+                continue;
+            };
+            let own = |o: usize| inline && o == me;
+            match route {
+                Route::Worker(o) if own(o as usize) => {
+                    self.engine
+                        .process_decoded(&pkt, raw.ts_ns, raw.frame, hash, &mut self.agg);
+                }
+                Route::Worker(o) => {
+                    if let Some(r) = routes.get_mut(o as usize) {
+                        r.push(Routed::new(&pkt, &raw, buf, hash));
+                    }
+                }
+                Route::All => {
+                    let routed = Routed::new(&pkt, &raw, buf, hash);
+                    for (i, r) in routes.iter_mut().enumerate() {
+                        if own(i) {
+                            self.engine.process_decoded(
+                                &pkt,
+                                raw.ts_ns,
+                                raw.frame,
+                                hash,
+                                &mut self.agg,
+                            );
+                        } else {
+                            r.push(routed);
+                        }
+                    }
+                }
+            }
+        }
+        if inline {
+            self.next += 1;
+        }
+    }
+}
+
+/// Worker `id`: reads, routes and processes chunks until the input is done.
+fn run_worker(
+    id: usize,
+    shared: &Shared<'_>,
+    cfg: Config,
+    catalog: &Catalog,
+    opts: AggOptions,
+    facts: bool,
+) -> WorkerResult {
+    let _abort = AbortOnPanic(shared);
+    let mut engine = Engine::with_facts(cfg, catalog, facts.then(crate::facts::FactSink::memory));
+    engine.set_shard(id as u32, shared.n as u32);
+    let mut wk = Worker {
+        id,
+        engine,
+        agg: Aggregator::new(opts),
+        next: 0,
+        file: u32::MAX,
+        times: WorkerTimes::default(),
+    };
+    loop {
+        let waiting = Instant::now();
+        let job = shared.next_job(wk.next);
+        let started = Instant::now();
+        wk.times.wait += started.duration_since(waiting).as_secs_f64();
+        match job {
+            Job::Process(chunk) => {
+                wk.process(&chunk);
+                wk.times.analyse += started.elapsed().as_secs_f64();
+                shared.release(chunk);
+            }
+            Job::Read(mut input, mut bufs) => {
+                let Some(file) = input.read_chunk(&mut bufs) else {
+                    shared.end(input.seq, bufs);
+                    continue;
+                };
+                let seq = input.seq;
+                input.seq += 1;
+                drop(input);
+                let routing = Instant::now();
+                wk.times.read += routing.duration_since(started).as_secs_f64();
+                shared.changed.notify_all();
+                let inline = wk.next == seq;
+                wk.route(&mut bufs, shared.n, file, inline);
+                wk.times.route += routing.elapsed().as_secs_f64();
+                // (Several workers: the others always still need the chunk.)
+                shared.publish(seq, Arc::new(Chunk { file, bufs }), usize::from(inline));
+            }
+            Job::Done => break,
+        }
+    }
+    let flushing = Instant::now();
+    wk.engine.flush(&mut wk.agg);
+    wk.times.analyse += flushing.elapsed().as_secs_f64();
+    let facts = wk.engine.take_facts();
+    let latency = wk.engine.latency.take();
+    (wk.engine.stats.clone(), wk.agg, facts, latency, wk.times)
 }
 
 /// Runs `n` workers over all inputs and merges their results: the summary is
@@ -304,194 +536,36 @@ fn run_workers(
     facts: bool,
     progress: bool,
 ) -> Merged {
-    let input = Mutex::new(InputState {
-        files,
-        next_file: 0,
-        reader: None,
-        seq: 0,
-        errors: Vec::new(),
-        stats: Stats::default(),
-        progress,
-        bar: Progress::new(false, None),
-        chunk_bytes,
-    });
+    debug_assert!(n > 1, "one worker reads directly (see analyse)");
     let max_chunks = 2 * n + 2;
-    let ring = Mutex::new(Ring {
-        ready: (0..max_chunks).map(|_| None).collect(),
-        free: Vec::new(),
-        allocated: 0,
-        end: None,
-        aborted: false,
-    });
-    let changed = Condvar::new();
-
+    let shared = Shared {
+        input: Mutex::new(InputState {
+            files,
+            next_file: 0,
+            reader: None,
+            seq: 0,
+            errors: Vec::new(),
+            stats: Stats::default(),
+            progress,
+            bar: Progress::new(false, None),
+            chunk_bytes,
+        }),
+        ring: Mutex::new(Ring {
+            ready: (0..max_chunks).map(|_| None).collect(),
+            free: Vec::new(),
+            allocated: 0,
+            end: None,
+            aborted: false,
+        }),
+        changed: Condvar::new(),
+        n,
+        max_chunks,
+    };
     let results: Vec<WorkerResult> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .map(|w| {
-                let cfg = cfg.clone();
-                let opts = agg_opts.clone();
-                let (input, ring, changed) = (&input, &ring, &changed);
-                s.spawn(move || {
-                    let _abort = AbortOnPanic { ring, changed };
-                    let mut agg = Aggregator::new(opts);
-                    let sink = facts.then(crate::facts::FactSink::memory);
-                    let mut engine = Engine::with_facts(cfg, catalog, sink);
-                    engine.set_shard(w as u32, n as u32);
-                    let mut next: u64 = 0;
-                    let mut file = u32::MAX;
-                    let mut times = WorkerTimes::default();
-                    loop {
-                        let waiting = Instant::now();
-                        let mut r = lock(ring);
-                        // Wait until this worker's next chunk is published, or
-                        // the input is free to read (and a buffer with it).
-                        let job = loop {
-                            if r.aborted {
-                                break Err(None);
-                            }
-                            let at = (next % max_chunks as u64) as usize;
-                            if let Some(Some((seq, chunk, taken))) = r.ready.get_mut(at) {
-                                if *seq == next {
-                                    *taken += 1;
-                                    let chunk = Arc::clone(chunk);
-                                    if *taken == n {
-                                        r.ready[at] = None;
-                                    }
-                                    break Ok(chunk);
-                                }
-                            }
-                            if r.end.is_some_and(|e| next >= e) {
-                                break Err(None);
-                            }
-                            if r.end.is_none() && (!r.free.is_empty() || r.allocated < max_chunks) {
-                                if let Ok(inp) = input.try_lock() {
-                                    let bufs = match r.free.pop() {
-                                        Some(b) => b,
-                                        None => {
-                                            r.allocated += 1;
-                                            ChunkBufs::default()
-                                        }
-                                    };
-                                    break Err(Some((inp, bufs)));
-                                }
-                            }
-                            r = changed.wait(r).unwrap_or_else(|e| e.into_inner());
-                        };
-                        drop(r);
-                        let started = Instant::now();
-                        times.wait += started.duration_since(waiting).as_secs_f64();
-                        match job {
-                            Ok(chunk) => {
-                                if chunk.file != file {
-                                    file = chunk.file;
-                                    engine.set_file(file);
-                                }
-                                let bufs = &chunk.bufs;
-                                if let Some(mine) = bufs.routes.get(w) {
-                                    for r in mine {
-                                        engine.process_routed(r, &bufs.buf, &mut agg);
-                                    }
-                                }
-                                next += 1;
-                                times.analyse += started.elapsed().as_secs_f64();
-                                if let Some(done) = Arc::into_inner(chunk) {
-                                    lock(ring).free.push(done.bufs);
-                                    changed.notify_all();
-                                }
-                            }
-                            Err(Some((mut inp, mut bufs))) => {
-                                let Some(chunk_file) = inp.read_chunk(&mut bufs) else {
-                                    let mut r = lock(ring);
-                                    r.end = Some(inp.seq);
-                                    r.free.push(bufs);
-                                    drop(r);
-                                    drop(inp);
-                                    changed.notify_all();
-                                    continue;
-                                };
-                                let seq = inp.seq;
-                                inp.seq += 1;
-                                drop(inp);
-                                let routing = Instant::now();
-                                times.read += routing.duration_since(started).as_secs_f64();
-                                changed.notify_all();
-                                // Up to date with every earlier chunk: process this
-                                // worker's packets right away, while they are hot.
-                                let inline = next == seq;
-                                if inline && chunk_file != file {
-                                    file = chunk_file;
-                                    engine.set_file(file);
-                                }
-                                let ChunkBufs { buf, locs, routes } = &mut bufs;
-                                routes.resize_with(n, Vec::new);
-                                for r in routes.iter_mut() {
-                                    r.clear();
-                                }
-                                for loc in locs.iter() {
-                                    let raw = loc.packet(buf);
-                                    let Some((route, pkt, hash)) = engine.route(&raw) else {
-                                        continue;
-                                    };
-                                    match route {
-                                        Route::Worker(o) if inline && o as usize == w => {
-                                            engine.process_decoded(
-                                                &pkt, raw.ts_ns, raw.frame, hash, &mut agg,
-                                            );
-                                        }
-                                        Route::Worker(o) => {
-                                            if let Some(r) = routes.get_mut(o as usize) {
-                                                r.push(Routed::new(&pkt, &raw, buf, hash));
-                                            }
-                                        }
-                                        Route::All => {
-                                            let routed = Routed::new(&pkt, &raw, buf, hash);
-                                            for (i, r) in routes.iter_mut().enumerate() {
-                                                if inline && i == w {
-                                                    engine.process_decoded(
-                                                        &pkt, raw.ts_ns, raw.frame, hash, &mut agg,
-                                                    );
-                                                } else {
-                                                    r.push(routed);
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                                times.route += routing.elapsed().as_secs_f64();
-                                let taken = usize::from(inline);
-                                if inline {
-                                    next += 1;
-                                }
-                                let chunk = Arc::new(Chunk {
-                                    file: chunk_file,
-                                    bufs,
-                                });
-                                if taken < n {
-                                    let at = (seq % max_chunks as u64) as usize;
-                                    let mut r = lock(ring);
-                                    debug_assert!(r.ready[at].is_none(), "two chunks in slot {at}");
-                                    r.ready[at] = Some((seq, chunk, taken));
-                                    drop(r);
-                                    changed.notify_all();
-                                } else if let Some(done) = Arc::into_inner(chunk) {
-                                    lock(ring).free.push(done.bufs);
-                                }
-                            }
-                            Err(None) => break,
-                        }
-                    }
-                    let flushing = Instant::now();
-                    engine.flush(&mut agg);
-                    times.analyse += flushing.elapsed().as_secs_f64();
-                    let facts = engine.take_facts();
-                    (
-                        engine.stats.clone(),
-                        agg,
-                        facts,
-                        engine.latency.take(),
-                        times,
-                    )
-                })
+                let (cfg, opts, shared) = (cfg.clone(), agg_opts.clone(), &shared);
+                s.spawn(move || run_worker(w, shared, cfg, catalog, opts, facts))
             })
             .collect();
         handles
@@ -499,7 +573,7 @@ fn run_workers(
             .map(|h| h.join().expect("worker panicked"))
             .collect()
     });
-    let input = input.into_inner().unwrap_or_else(|e| e.into_inner());
+    let input = shared.input.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut stats = input.stats;
     let mut agg: Option<Aggregator> = None;
     let mut facts = Vec::new();
