@@ -222,30 +222,30 @@ impl<R: Read> PcapReader<R> {
     /// The next packet; `Ok(None)` at clean end of input. After an `Err`, further calls
     /// return `Ok(None)`.
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, ReadError> {
+        match self.step() {
+            Ok(Some(loc)) => Ok(Some(loc.packet(&self.io.buf))),
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Parses the next record. Ends the reader at the end of input or on an
+    /// error, except when a chunked buffer ran out (`io.starved`): nothing of
+    /// that record was consumed, it is parsed again after the cut.
+    #[inline(always)]
+    fn step(&mut self) -> Result<Option<PacketLoc>, ReadError> {
         if self.done {
             return Ok(None);
         }
+        self.io.starved = false;
         let step = match &mut self.state {
             State::Pcap(pcap) => pcap.next(&mut self.io, &mut self.stats),
             State::Ng(ng) => ng.next(&mut self.io, &mut self.stats),
         };
-        match step {
-            Ok(Some(loc)) => Ok(Some(RawPacket {
-                ts_ns: loc.ts_ns,
-                linktype: loc.linktype,
-                data: self.io.bytes_at(loc.data, loc.caplen),
-                orig_len: loc.orig_len,
-                frame: loc.frame,
-            })),
-            Ok(None) => {
-                self.done = true;
-                Ok(None)
-            }
-            Err(err) => {
-                self.done = true;
-                Err(err)
-            }
+        if !matches!(step, Ok(Some(_))) && !self.io.starved {
+            self.done = true;
         }
+        step
     }
 
     /// Chunked mode, for workers that share the read buffers: a buffer is never
@@ -263,30 +263,14 @@ impl<R: Read> PcapReader<R> {
     /// buffer, a cut (call [`PcapReader::cut`], then go on), or the end. Errors
     /// as for [`PcapReader::next_packet`].
     pub fn next_chunked(&mut self) -> Result<Step, ReadError> {
-        if self.done {
-            return Ok(Step::End);
-        }
-        self.io.starved = false;
-        let step = match &mut self.state {
-            State::Pcap(pcap) => pcap.next(&mut self.io, &mut self.stats),
-            State::Ng(ng) => ng.next(&mut self.io, &mut self.stats),
-        };
+        let step = self.step();
         if self.io.starved {
-            // The record was not complete in this buffer and nothing of it was
-            // consumed: it is parsed again after the cut.
             return Ok(Step::Cut);
         }
-        match step {
-            Ok(Some(loc)) => Ok(Step::Packet(loc)),
-            Ok(None) => {
-                self.done = true;
-                Ok(Step::End)
-            }
-            Err(e) => {
-                self.done = true;
-                Err(e)
-            }
-        }
+        Ok(match step? {
+            Some(loc) => Step::Packet(loc),
+            None => Step::End,
+        })
     }
 
     /// Gives up the current buffer whole and moves the unparsed tail to a fresh
@@ -502,14 +486,6 @@ impl<R: Read> InputBuffer<R> {
             .unwrap_or_default()
     }
 
-    /// `len` buffer bytes at absolute buffer index `at` (still valid after `consume`).
-    #[inline]
-    fn bytes_at(&self, at: usize, len: usize) -> &[u8] {
-        let bytes = self.buf.get(at..at.saturating_add(len));
-        debug_assert!(bytes.is_some(), "packet slice out of the buffer");
-        bytes.unwrap_or_default()
-    }
-
     #[inline]
     fn consume(&mut self, len: usize) {
         self.start = self.start.saturating_add(len).min(self.end);
@@ -638,12 +614,12 @@ impl PacketLoc {
     /// The packet, given the buffer the location points into.
     #[inline]
     pub fn packet<'a>(&self, buf: &'a [u8]) -> RawPacket<'a> {
+        let data = buf.get(self.data..self.data.saturating_add(self.caplen));
+        debug_assert!(data.is_some(), "packet slice out of the buffer");
         RawPacket {
             ts_ns: self.ts_ns,
             linktype: self.linktype,
-            data: buf
-                .get(self.data..self.data.saturating_add(self.caplen))
-                .unwrap_or_default(),
+            data: data.unwrap_or_default(),
             orig_len: self.orig_len,
             frame: self.frame,
         }
