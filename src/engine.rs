@@ -368,11 +368,17 @@ impl<'c> Engine<'c> {
     /// Processes one frame.
     #[inline]
     pub fn process(&mut self, raw: &RawPacket<'_>, sink: &mut dyn FlowSink) {
+        self.timed(|e| e.process_frame(raw, sink));
+    }
+
+    /// Runs `f`, timing it into the latency histogram when `--stats` asks.
+    #[inline]
+    fn timed(&mut self, f: impl FnOnce(&mut Self)) {
         if self.latency.is_none() {
-            return self.process_frame(raw, sink);
+            return f(self);
         }
         let t0 = std::time::Instant::now();
-        self.process_frame(raw, sink);
+        f(self);
         let ns = t0.elapsed().as_nanos().min(u64::MAX as u128) as u64;
         if let Some(h) = self.latency.as_mut() {
             h.saturating_record(ns.max(1));
@@ -413,13 +419,10 @@ impl<'c> Engine<'c> {
         hash: u32,
         sink: &mut dyn FlowSink,
     ) {
-        let t0 = self.latency.is_some().then(std::time::Instant::now);
-        self.tick(ts_ns, sink);
-        self.ip_packet(pkt, FrameCtx { frame, ts: ts_ns }, Some(hash), sink);
-        if let (Some(t0), Some(h)) = (t0, self.latency.as_mut()) {
-            let ns = t0.elapsed().as_nanos().min(u64::MAX as u128) as u64;
-            h.saturating_record(ns.max(1));
-        }
+        self.timed(|e| {
+            e.tick(ts_ns, sink);
+            e.ip_packet(pkt, FrameCtx { frame, ts: ts_ns }, Some(hash), sink);
+        });
     }
 
     /// Capture time moves on: runs the expiry once per second of it.

@@ -338,12 +338,7 @@ impl FlowTable {
         self.index.len() - 1
     }
 
-    #[inline]
-    pub fn find(&self, key: &FlowKey) -> Option<u32> {
-        self.find_hashed(key, key.hash32())
-    }
-
-    /// [`FlowTable::find`] with the key's [`FlowKey::hash32`] already known.
+    /// The slot of a key, given its [`FlowKey::hash32`] (computed once per packet).
     #[inline]
     pub fn find_hashed(&self, key: &FlowKey, tag: u32) -> Option<u32> {
         if self.index.is_empty() {
@@ -435,12 +430,8 @@ impl FlowTable {
         self.len -= 1;
     }
 
-    /// Inserts a flow for a key that is not in the table; returns (slot, generation).
-    pub fn insert(&mut self, key: FlowKey, flow: Flow) -> (u32, u32) {
-        self.insert_hashed(key, key.hash32(), flow)
-    }
-
-    /// [`FlowTable::insert`] with the key's [`FlowKey::hash32`] already known.
+    /// Inserts a flow for a key that is not in the table, given the key's
+    /// [`FlowKey::hash32`]; returns (slot, generation).
     pub fn insert_hashed(&mut self, key: FlowKey, tag: u32, flow: Flow) -> (u32, u32) {
         let idx = match self.free.pop() {
             Some(i) => {
@@ -693,7 +684,7 @@ mod tests {
                 let (key, _) = FlowKey::new(a, port, b, 443, 6);
                 match (model.get(&port).copied(), insert) {
                     (None, true) => {
-                        let (slot, _) = t.insert(key, test_flow(n as u64));
+                        let (slot, _) = t.insert_hashed(key, key.hash32(), test_flow(n as u64));
                         model.insert(port, (slot, n as u64));
                     }
                     (Some((slot, serial)), false) => {
@@ -705,14 +696,14 @@ mod tests {
                 }
                 proptest::prop_assert_eq!(t.len(), model.len());
                 let (k, _) = FlowKey::new(a, port, b, 443, 6);
-                proptest::prop_assert_eq!(t.find(&k), model.get(&port).map(|e| e.0));
+                proptest::prop_assert_eq!(t.find_hashed(&k, k.hash32()), model.get(&port).map(|e| e.0));
                 if n % 32 != 0 {
                     continue;
                 }
                 for p in 0u16..300 {
                     let (k, _) = FlowKey::new(a, p, b, 443, 6);
                     let want = model.get(&p).map(|e| e.0);
-                    proptest::prop_assert_eq!(t.find(&k), want, "port {}", p);
+                    proptest::prop_assert_eq!(t.find_hashed(&k, k.hash32()), want, "port {}", p);
                 }
             }
             let order = t.slots_by_serial();
