@@ -128,13 +128,33 @@ struct DnsEntry {
     expires: i64,
 }
 
+/// A name a DNS response teaches: `client` resolved `name` to `ip`.
+/// With several workers, the worker that routes a UDP DNS response parses it
+/// once and every worker learns these, in packet order (see [`Engine::route`]).
+#[derive(Debug, Clone)]
+pub struct DnsLearn {
+    client: IpAddr,
+    ip: IpAddr,
+    entry: DnsEntry,
+}
+
+/// Where a DNS response's names go.
+enum Learn<'e> {
+    /// The engine's own cache (one worker, DNS over TCP).
+    Cache(&'e mut FxHashMap<(IpAddr, IpAddr), DnsEntry>),
+    /// The chunk's list, for every worker (the router of a UDP response).
+    List(&'e mut Vec<DnsLearn>),
+    /// Nowhere (a retransmission dissected again for facts only).
+    Nowhere,
+}
+
 /// What the extractors write to, borrowed from the engine apart from its
-/// flow table: settings, counters, the fact sink and the DNS cache.
+/// flow table: settings, counters, the fact sink and where DNS names go.
 struct Out<'e> {
     cfg: &'e Config,
     stats: &'e mut Stats,
     facts: &'e mut Option<FactSink>,
-    dns_cache: &'e mut FxHashMap<(IpAddr, IpAddr), DnsEntry>,
+    learn: Learn<'e>,
 }
 
 /// An [`Out`] from the engine's fields (a macro, so that the flow table stays
@@ -145,7 +165,7 @@ macro_rules! out {
             cfg: &$e.cfg,
             stats: &mut $e.stats,
             facts: &mut $e.facts,
-            dns_cache: &mut $e.dns_cache,
+            learn: Learn::Cache(&mut $e.dns_cache),
         }
     };
 }
@@ -171,6 +191,9 @@ pub struct Engine<'c> {
     shards: u32,
     /// Processing a DNS flow another worker owns (see `process`).
     shadow: bool,
+    /// UDP DNS messages are parsed by the worker that routes them, not in
+    /// the flow (several workers, see [`Engine::route`]).
+    dns_by_router: bool,
     /// This engine counts packet-level statistics (packets, bytes, undecodable...).
     packet_stats: bool,
 }
@@ -178,8 +201,14 @@ pub struct Engine<'c> {
 /// Where a frame goes (see [`Engine::route`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
+    /// The flow's owner.
     Worker(u32),
+    /// Every worker: DNS over TCP (each one reassembles it for its names).
     All,
+    /// A UDP DNS message, parsed by the router: the flow's owner, and every
+    /// other worker too if the message taught names (`learned[start..end]` of
+    /// the chunk's list).
+    Dns { owner: u32, start: u32, end: u32 },
 }
 
 /// A packet as decoded by the worker that routed it, with its payload as a
@@ -192,6 +221,8 @@ pub struct Routed {
     src: IpAddr,
     dst: IpAddr,
     ip_len: u32,
+    /// For UDP, where no sequence numbers exist: the range of the names the
+    /// message taught in the chunk's list (see [`Route::Dns`]).
     tcp_seq: u32,
     tcp_ack: u32,
     payload_at: u32,
@@ -238,8 +269,26 @@ impl Routed {
         }
     }
 
+    /// The record of a UDP DNS message that taught `learned[start..end]`.
+    pub fn with_learned(mut self, start: u32, end: u32) -> Self {
+        debug_assert_eq!(self.proto, PROTO_UDP);
+        self.tcp_seq = start;
+        self.tcp_ack = end;
+        self
+    }
+
+    /// The names the message taught, as a range of the chunk's list.
+    fn learned(&self) -> std::ops::Range<usize> {
+        if self.proto == PROTO_UDP {
+            self.tcp_seq as usize..self.tcp_ack as usize
+        } else {
+            0..0
+        }
+    }
+
     fn packet<'a>(&self, buf: &'a [u8]) -> Packet<'a> {
         let at = self.payload_at as usize;
+        let udp = self.proto == PROTO_UDP;
         Packet {
             ip_version: self.ip_version,
             src: self.src,
@@ -248,8 +297,8 @@ impl Routed {
             ip_len: self.ip_len,
             sport: self.sport,
             dport: self.dport,
-            tcp_seq: self.tcp_seq,
-            tcp_ack: self.tcp_ack,
+            tcp_seq: if udp { 0 } else { self.tcp_seq },
+            tcp_ack: if udp { 0 } else { self.tcp_ack },
             tcp_flags: self.tcp_flags,
             payload: buf
                 .get(at..at.saturating_add(self.payload_len as usize))
@@ -291,6 +340,7 @@ impl<'c> Engine<'c> {
             shard_id: 0,
             shards: 1,
             shadow: false,
+            dns_by_router: false,
             packet_stats: true,
         }
     }
@@ -305,24 +355,34 @@ impl<'c> Engine<'c> {
     /// Makes this engine worker `id` of `n`. A flow belongs to the worker its
     /// symmetric hash picks, so both directions land on the same worker; the
     /// pipeline hands each worker its own packets (see [`Engine::route`]).
-    /// DNS flows are the exception: every worker follows all of them (their
-    /// answers name other workers' flows, and reading them in packet order
-    /// makes DNS-learned names independent of the number of workers and of
-    /// thread timing), but only the owner reports them. Packet-level counters
-    /// are kept by whoever routes the packet, not here.
+    /// DNS is the exception: its answers name other workers' flows, so every
+    /// worker learns every name, in packet order, which makes DNS-learned
+    /// names independent of the number of workers and of thread timing. A UDP
+    /// message is parsed once, by the worker that routes it (its counters and
+    /// facts are that worker's), and the names it taught go to every worker
+    /// ([`Route::Dns`]); DNS over TCP is followed by every worker, which
+    /// reassembles it, but only the owner reports the flow. Packet-level
+    /// counters are kept by whoever routes the packet, not here.
     pub fn set_shard(&mut self, id: u32, n: u32) {
         self.shard_id = id;
         self.shards = n.max(1);
         self.packet_stats = self.shards == 1;
+        self.dns_by_router = self.shards > 1;
         self.cfg.max_flows = (self.cfg.max_flows / self.shards as usize).max(1);
     }
 
     /// Which workers must see a frame: counts its packet-level statistics
     /// (once per frame, in whichever worker routes it) and returns the owner of
     /// its flow, or every worker for DNS, with the decoded packet; `None` for
-    /// frames no flow uses.
+    /// frames no flow uses. A UDP DNS message is parsed here, once: its
+    /// counters and facts are this worker's, the names it teaches are pushed
+    /// to `learned` for every worker to learn (see [`Route::Dns`]).
     #[inline]
-    pub fn route<'a>(&mut self, raw: &RawPacket<'a>) -> Option<(Route, Packet<'a>, u32)> {
+    pub fn route<'a>(
+        &mut self,
+        raw: &RawPacket<'a>,
+        learned: &mut Vec<DnsLearn>,
+    ) -> Option<(Route, Packet<'a>, u32)> {
         let outcome = decode::decode(raw.linktype, raw.data);
         count_packet(&mut self.stats, raw, &outcome);
         let Outcome::Ip(pkt) = outcome else {
@@ -333,10 +393,32 @@ impl<'c> Engine<'c> {
         }
         let (key, _) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
         let hash = key.hash32();
-        let route = if is_dns_port(pkt.sport) || is_dns_port(pkt.dport) {
+        let owner = self.owner_of(hash);
+        let route = if !(is_dns_port(pkt.sport) || is_dns_port(pkt.dport)) {
+            Route::Worker(owner)
+        } else if pkt.proto == PROTO_TCP {
             Route::All
+        } else if pkt.payload.is_empty() {
+            Route::Worker(owner)
         } else {
-            Route::Worker(self.owner_of(hash))
+            let start = learned.len();
+            let ctx = FrameCtx {
+                frame: raw.frame,
+                ts: raw.ts_ns,
+            };
+            let out = &mut Out {
+                cfg: &self.cfg,
+                stats: &mut self.stats,
+                facts: &mut self.facts,
+                learn: Learn::List(learned),
+            };
+            handle_dns_message(pkt.payload, &pkt, ctx, out);
+            // (Counts far below 2^32 in a chunk of at most 2^32 bytes.)
+            Route::Dns {
+                owner,
+                start: start as u32,
+                end: learned.len() as u32,
+            }
         };
         Some((route, pkt, hash))
     }
@@ -404,12 +486,20 @@ impl<'c> Engine<'c> {
     /// Processes a packet decoded and routed here by another worker (see
     /// [`Engine::route`]); `buf` is the buffer its payload lies in.
     #[inline]
-    pub fn process_routed(&mut self, r: &Routed, buf: &[u8], sink: &mut dyn FlowSink) {
-        self.process_decoded(&r.packet(buf), r.ts_ns, r.frame, r.hash, sink);
+    pub fn process_routed(
+        &mut self,
+        r: &Routed,
+        buf: &[u8],
+        learned: &[DnsLearn],
+        sink: &mut dyn FlowSink,
+    ) {
+        let learned = learned.get(r.learned()).unwrap_or_default();
+        self.process_decoded(&r.packet(buf), r.ts_ns, r.frame, r.hash, learned, sink);
     }
 
     /// Processes a packet this worker decoded and routed to itself; `hash` is
-    /// its flow key's [`FlowKey::hash32`] (see [`Engine::route`]).
+    /// its flow key's [`FlowKey::hash32`], `learned` the names it taught if it
+    /// is a UDP DNS message (see [`Engine::route`]).
     #[inline]
     pub fn process_decoded(
         &mut self,
@@ -417,12 +507,24 @@ impl<'c> Engine<'c> {
         ts_ns: i64,
         frame: u64,
         hash: u32,
+        learned: &[DnsLearn],
         sink: &mut dyn FlowSink,
     ) {
         self.timed(|e| {
             e.tick(ts_ns, sink);
             e.ip_packet(pkt, FrameCtx { frame, ts: ts_ns }, Some(hash), sink);
+            if !learned.is_empty() {
+                e.learn_dns(learned);
+            }
         });
+    }
+
+    /// Learns the names a DNS response taught (as `dns_udp` does with one worker).
+    fn learn_dns(&mut self, learned: &[DnsLearn]) {
+        for l in learned {
+            self.dns_cache.insert((l.client, l.ip), l.entry.clone());
+        }
+        self.bound_dns_cache();
     }
 
     /// Capture time moves on: runs the expiry once per second of it.
@@ -452,7 +554,9 @@ impl<'c> Engine<'c> {
         let (key, src_is_a) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
         let hash = hash.unwrap_or_else(|| key.hash32());
         if self.shards > 1 && self.owner_of(hash) != self.shard_id {
-            if !(is_dns_port(pkt.sport) || is_dns_port(pkt.dport)) {
+            let dns = is_dns_port(pkt.sport) || is_dns_port(pkt.dport);
+            if !dns || (pkt.proto == PROTO_UDP && self.dns_by_router) {
+                // (UDP DNS: the router parsed it, the caller learns its names.)
                 return;
             }
             // Another worker's DNS flow: follow it for the DNS cache only,
@@ -580,7 +684,9 @@ impl<'c> Engine<'c> {
                 return;
             }
             if dns_port {
-                self.dns_udp(pkt, ctx);
+                if !self.dns_by_router {
+                    self.dns_udp(pkt, ctx);
+                }
                 return;
             }
             if !up && pkt.payload[0] & 0x80 != 0 {
@@ -747,7 +853,6 @@ impl<'c> Engine<'c> {
                     if out.facts.is_some()
                         && dns::split_tcp_messages(pkt.payload, |_| {}) == pkt.payload.len()
                     {
-                        let mut no_cache = FxHashMap::default();
                         tcp_dns_messages(
                             pkt.payload,
                             pkt,
@@ -756,7 +861,7 @@ impl<'c> Engine<'c> {
                                 cfg: out.cfg,
                                 stats: out.stats,
                                 facts: out.facts,
-                                dns_cache: &mut no_cache,
+                                learn: Learn::Nowhere,
                             },
                         );
                     }
@@ -1119,6 +1224,11 @@ impl<'c> Engine<'c> {
 
     fn dns_udp(&mut self, pkt: &Packet<'_>, ctx: FrameCtx) {
         handle_dns_message(pkt.payload, pkt, ctx, out!(self));
+        self.bound_dns_cache();
+    }
+
+    /// Keeps the DNS cache within `max_dns_entries`: expired names go first.
+    fn bound_dns_cache(&mut self) {
         if self.dns_cache.len() > self.cfg.max_dns_entries {
             let now = self.now;
             self.dns_cache.retain(|_, e| e.expires >= now);
@@ -1644,13 +1754,17 @@ fn handle_dns_message(msg: &[u8], pkt: &Packet<'_>, ctx: FrameCtx, out: &mut Out
             .saturating_add(ttl_ns)
             .saturating_add(out.cfg.dns_grace_ns);
         let mut learn = |ip: IpAddr| {
-            out.dns_cache.insert(
-                (client, ip),
-                DnsEntry {
-                    name: name.clone(),
-                    expires,
-                },
-            );
+            let entry = DnsEntry {
+                name: name.clone(),
+                expires,
+            };
+            match &mut out.learn {
+                Learn::Cache(cache) => {
+                    cache.insert((client, ip), entry);
+                }
+                Learn::List(list) => list.push(DnsLearn { client, ip, entry }),
+                Learn::Nowhere => {}
+            }
         };
         match &a.data {
             dns::RData::A(ip) => learn(IpAddr::V4(*ip)),
