@@ -1,6 +1,7 @@
 //! The summary (and the facts) are byte-for-byte the same for any number of
-//! worker threads: flows are sharded by a symmetric hash, DNS answers are
-//! followed by every worker, and results are merged order-independently.
+//! worker threads: flows are sharded by a symmetric hash, the names DNS
+//! answers teach reach every worker in packet order, and results are merged
+//! order-independently.
 
 mod common;
 
@@ -86,6 +87,32 @@ fn dns_named_flows_do_not_depend_on_threads() {
         assert!(one.0 == other.0, "summary differs with {t} threads");
         assert!(one.1 == other.1, "facts differ with {t} threads");
     }
+    // Small chunks: a DNS answer and the flow it names mostly lie in
+    // different chunks, routed by different workers.
+    let json = dir.join("small.json");
+    let facts = dir.join("small.ndjson");
+    let o = run(&[
+        "read",
+        "-q",
+        p.to_str().unwrap(),
+        "--threads",
+        "2",
+        "--chunk-bytes",
+        "1500",
+        "--json",
+        json.to_str().unwrap(),
+        "--facts",
+        facts.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        std::fs::read(&json).unwrap() == one.0,
+        "summary differs, small chunks"
+    );
+    assert!(
+        std::fs::read(&facts).unwrap() == one.1,
+        "facts differ, small chunks"
+    );
 }
 
 /// Small read chunks: many chunk boundaries, records cut by them, and
