@@ -330,6 +330,7 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         bucket_seconds: a.bucket_seconds,
         events,
         events_all: a.events_all,
+        distributions: a.stats,
     };
     let show_progress = !a.quiet
         && match a.progress {

@@ -151,6 +151,9 @@ pub struct AggOptions {
     pub bucket_seconds: u64,
     pub events: Option<SharedWriter>,
     pub events_all: bool,
+    /// Keep the flow duration and size distributions (`--stats`): two
+    /// histograms of about 0.7 MiB each, written at every flow's end.
+    pub distributions: bool,
 }
 
 /// [`DEFAULT_INTERNAL`] parsed.
@@ -162,13 +165,14 @@ pub fn default_internal() -> Vec<Cidr> {
 }
 
 impl Default for AggOptions {
-    /// Default internal ranges, hourly buckets, no events.
+    /// Default internal ranges, hourly buckets, no events, no distributions.
     fn default() -> Self {
         AggOptions {
             internal: default_internal(),
             bucket_seconds: 3600,
             events: None,
             events_all: false,
+            distributions: false,
         }
     }
 }
@@ -196,9 +200,23 @@ pub struct Aggregator {
     events: Option<SharedWriter>,
     events_all: bool,
     events_error: Option<String>,
-    /// Flow durations (µs) and sizes (IP bytes, both directions), all flows.
-    pub flow_duration_us: hdrhistogram::Histogram<u64>,
-    pub flow_bytes: hdrhistogram::Histogram<u64>,
+    /// Flow durations and sizes, when asked for ([`AggOptions::distributions`]).
+    pub distributions: Option<Box<FlowDistributions>>,
+}
+
+/// Flow durations (µs) and sizes (IP bytes, both directions), all flows.
+pub struct FlowDistributions {
+    pub duration_us: hdrhistogram::Histogram<u64>,
+    pub bytes: hdrhistogram::Histogram<u64>,
+}
+
+impl FlowDistributions {
+    fn new() -> Self {
+        FlowDistributions {
+            duration_us: hdrhistogram::Histogram::new_with_bounds(1, 1 << 40, 3).expect("bounds"),
+            bytes: hdrhistogram::Histogram::new_with_bounds(1, 1 << 50, 3).expect("bounds"),
+        }
+    }
 }
 
 impl Aggregator {
@@ -225,9 +243,9 @@ impl Aggregator {
             events: opts.events,
             events_all: opts.events_all,
             events_error: None,
-            flow_duration_us: hdrhistogram::Histogram::new_with_bounds(1, 1 << 40, 3)
-                .expect("bounds"),
-            flow_bytes: hdrhistogram::Histogram::new_with_bounds(1, 1 << 50, 3).expect("bounds"),
+            distributions: opts
+                .distributions
+                .then(|| Box::new(FlowDistributions::new())),
         }
     }
 
@@ -295,8 +313,14 @@ impl Aggregator {
     /// Adds another worker's aggregates (sums, unions, minima and maxima:
     /// the result does not depend on how flows were split between workers).
     pub fn merge(&mut self, o: Aggregator) {
-        let _ = self.flow_duration_us.add(&o.flow_duration_us);
-        let _ = self.flow_bytes.add(&o.flow_bytes);
+        match (self.distributions.as_mut(), o.distributions) {
+            (Some(d), Some(od)) => {
+                let _ = d.duration_us.add(&od.duration_us);
+                let _ = d.bytes.add(&od.bytes);
+            }
+            (None, od) => self.distributions = od,
+            (Some(_), None) => {}
+        }
         self.flows_total += o.flows_total;
         self.flows_external += o.flows_external;
         self.flows_named += o.flows_named;
@@ -399,9 +423,11 @@ impl FlowSink for Aggregator {
     fn flow_ended(&mut self, r: FlowRecord, cat: &Catalog) {
         self.flows_total += 1;
         let bytes = r.bytes_up + r.bytes_down;
-        let dur_us = ((r.ts_end - r.ts_start).max(0) / 1000) as u64;
-        self.flow_duration_us.saturating_record(dur_us.max(1));
-        self.flow_bytes.saturating_record(bytes.max(1));
+        if let Some(d) = self.distributions.as_mut() {
+            let dur_us = ((r.ts_end - r.ts_start).max(0) / 1000) as u64;
+            d.duration_us.saturating_record(dur_us.max(1));
+            d.bytes.saturating_record(bytes.max(1));
+        }
         if is_dns_flow(&r) {
             // Lookups themselves are not traffic that could be named.
             self.flows_dns += 1;
@@ -823,21 +849,23 @@ pub fn stats_report(
         }
         o.push_str(&format!(" max={} mean={:.0}\n", h.max(), h.mean()));
     }
-    let d = &agg.flow_duration_us;
-    o.push_str("  flow duration (ms):");
-    for p in q {
-        o.push_str(&format!(
-            " p{p}={:.1}",
-            d.value_at_percentile(p) as f64 / 1000.0
-        ));
+    if let Some(dist) = agg.distributions.as_deref() {
+        let d = &dist.duration_us;
+        o.push_str("  flow duration (ms):");
+        for p in q {
+            o.push_str(&format!(
+                " p{p}={:.1}",
+                d.value_at_percentile(p) as f64 / 1000.0
+            ));
+        }
+        o.push_str(&format!(" max={:.1}\n", d.max() as f64 / 1000.0));
+        let b = &dist.bytes;
+        o.push_str("  flow size (bytes):");
+        for p in q {
+            o.push_str(&format!(" p{p}={}", b.value_at_percentile(p)));
+        }
+        o.push_str(&format!(" max={}\n", b.max()));
     }
-    o.push_str(&format!(" max={:.1}\n", d.max() as f64 / 1000.0));
-    let b = &agg.flow_bytes;
-    o.push_str("  flow size (bytes):");
-    for p in q {
-        o.push_str(&format!(" p{p}={}", b.value_at_percentile(p)));
-    }
-    o.push_str(&format!(" max={}\n", b.max()));
     if !workers.is_empty() {
         let col = |f: fn(&crate::pipeline::WorkerTimes) -> f64| {
             workers
