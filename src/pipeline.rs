@@ -479,30 +479,20 @@ impl Worker<'_> {
                         r.push(Routed::new(&pkt, &raw, buf, hash));
                     }
                 }
-                Route::All => {
-                    let routed = Routed::new(&pkt, &raw, buf, hash);
-                    for (i, r) in routes.iter_mut().enumerate() {
-                        if own(i) {
-                            self.engine.process_decoded(
-                                &pkt,
-                                raw.ts_ns,
-                                raw.frame,
-                                hash,
-                                &[],
-                                &mut self.agg,
-                            );
-                        } else {
-                            r.push(routed);
+                Route::All | Route::Dns { .. } => {
+                    // DNS over TCP goes to every worker. A UDP DNS message
+                    // goes to its flow's owner, and to the others only if it
+                    // taught names (they need nothing else from it).
+                    let (routed, names, only) = match route {
+                        Route::Dns { owner, start, end } => {
+                            let names = &learned[start as usize..end as usize];
+                            let r = Routed::new(&pkt, &raw, buf, hash).with_learned(start, end);
+                            (r, names, names.is_empty().then_some(owner as usize))
                         }
-                    }
-                }
-                Route::Dns { owner, start, end } => {
-                    // The owner counts the packet in its flow; the others
-                    // only need the names, if it taught any.
-                    let routed = Routed::new(&pkt, &raw, buf, hash).with_learned(start, end);
-                    let names = &learned[start as usize..end as usize];
+                        _ => (Routed::new(&pkt, &raw, buf, hash), &[][..], None),
+                    };
                     for (i, r) in routes.iter_mut().enumerate() {
-                        if i != owner as usize && names.is_empty() {
+                        if only.is_some_and(|o| o != i) {
                             continue;
                         }
                         if own(i) {
