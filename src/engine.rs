@@ -191,9 +191,6 @@ pub struct Engine<'c> {
     shards: u32,
     /// Processing a DNS flow another worker owns (see `process`).
     shadow: bool,
-    /// UDP DNS messages are parsed by the worker that routes them, not in
-    /// the flow (several workers, see [`Engine::route`]).
-    dns_by_router: bool,
     /// This engine counts packet-level statistics (packets, bytes, undecodable...).
     packet_stats: bool,
 }
@@ -340,7 +337,6 @@ impl<'c> Engine<'c> {
             shard_id: 0,
             shards: 1,
             shadow: false,
-            dns_by_router: false,
             packet_stats: true,
         }
     }
@@ -367,7 +363,6 @@ impl<'c> Engine<'c> {
         self.shard_id = id;
         self.shards = n.max(1);
         self.packet_stats = self.shards == 1;
-        self.dns_by_router = self.shards > 1;
         self.cfg.max_flows = (self.cfg.max_flows / self.shards as usize).max(1);
     }
 
@@ -555,7 +550,7 @@ impl<'c> Engine<'c> {
         let hash = hash.unwrap_or_else(|| key.hash32());
         if self.shards > 1 && self.owner_of(hash) != self.shard_id {
             let dns = is_dns_port(pkt.sport) || is_dns_port(pkt.dport);
-            if !dns || (pkt.proto == PROTO_UDP && self.dns_by_router) {
+            if !dns || pkt.proto == PROTO_UDP {
                 // (UDP DNS: the router parsed it, the caller learns its names.)
                 return;
             }
@@ -684,7 +679,8 @@ impl<'c> Engine<'c> {
                 return;
             }
             if dns_port {
-                if !self.dns_by_router {
+                // (Several workers: the router parsed it, see `Engine::route`.)
+                if self.shards == 1 {
                     self.dns_udp(pkt, ctx);
                 }
                 return;

@@ -353,8 +353,14 @@ impl<'f> Shared<'f> {
     /// taken in between, so that a worker between its last check and its
     /// sleep (it holds the lock then) cannot miss the signal.
     fn signal(&self) {
+        self.changed_under(lock(&self.ring));
+    }
+
+    /// The ring was just changed under `r`: bumps the event counter, releases
+    /// the lock and wakes the waiting workers.
+    fn changed_under(&self, r: MutexGuard<'_, Ring>) {
         self.events.fetch_add(1, Ordering::AcqRel);
-        drop(lock(&self.ring));
+        drop(r);
         self.changed.notify_all();
     }
 
@@ -364,9 +370,7 @@ impl<'f> Shared<'f> {
         let mut r = lock(&self.ring);
         debug_assert!(r.ready[at].is_none(), "two chunks in slot {at}");
         r.ready[at] = Some((seq, chunk, taken));
-        self.events.fetch_add(1, Ordering::AcqRel);
-        drop(r);
-        self.changed.notify_all();
+        self.changed_under(r);
     }
 
     /// A worker is done with a chunk; the last one returns its buffers.
@@ -374,9 +378,7 @@ impl<'f> Shared<'f> {
         if let Some(done) = Arc::into_inner(chunk) {
             let mut r = lock(&self.ring);
             r.free.push(done.bufs);
-            self.events.fetch_add(1, Ordering::AcqRel);
-            drop(r);
-            self.changed.notify_all();
+            self.changed_under(r);
         }
     }
 
@@ -385,9 +387,7 @@ impl<'f> Shared<'f> {
         let mut r = lock(&self.ring);
         r.end = Some(chunks);
         r.free.push(unused);
-        self.events.fetch_add(1, Ordering::AcqRel);
-        drop(r);
-        self.changed.notify_all();
+        self.changed_under(r);
     }
 }
 

@@ -10,9 +10,14 @@ use std::path::Path;
 use common::*;
 
 fn outputs(pcap: &Path, threads: &str, dir: &Path) -> (Vec<u8>, Vec<u8>) {
+    outputs_with(pcap, threads, dir, &[])
+}
+
+/// Summary and facts of a run at `threads` workers, with `extra` arguments.
+fn outputs_with(pcap: &Path, threads: &str, dir: &Path, extra: &[&str]) -> (Vec<u8>, Vec<u8>) {
     let json = dir.join(format!("s{threads}.json"));
     let facts = dir.join(format!("f{threads}.ndjson"));
-    let o = run(&[
+    let mut args = vec![
         "read",
         "-q",
         pcap.to_str().unwrap(),
@@ -22,7 +27,9 @@ fn outputs(pcap: &Path, threads: &str, dir: &Path) -> (Vec<u8>, Vec<u8>) {
         json.to_str().unwrap(),
         "--facts",
         facts.to_str().unwrap(),
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let o = run(&args);
     assert!(
         o.status.code() == Some(0) || o.status.code() == Some(1),
         "{pcap:?}"
@@ -89,30 +96,9 @@ fn dns_named_flows_do_not_depend_on_threads() {
     }
     // Small chunks: a DNS answer and the flow it names mostly lie in
     // different chunks, routed by different workers.
-    let json = dir.join("small.json");
-    let facts = dir.join("small.ndjson");
-    let o = run(&[
-        "read",
-        "-q",
-        p.to_str().unwrap(),
-        "--threads",
-        "2",
-        "--chunk-bytes",
-        "1500",
-        "--json",
-        json.to_str().unwrap(),
-        "--facts",
-        facts.to_str().unwrap(),
-    ]);
-    assert_eq!(o.status.code(), Some(0));
-    assert!(
-        std::fs::read(&json).unwrap() == one.0,
-        "summary differs, small chunks"
-    );
-    assert!(
-        std::fs::read(&facts).unwrap() == one.1,
-        "facts differ, small chunks"
-    );
+    let small = outputs_with(&p, "2", &dir, &["--chunk-bytes", "1500"]);
+    assert!(small.0 == one.0, "summary differs, small chunks");
+    assert!(small.1 == one.1, "facts differ, small chunks");
 }
 
 /// Small read chunks: many chunk boundaries, records cut by them, and
