@@ -117,6 +117,75 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 
 /// Decodes one frame of the given link type.
 pub fn decode(linktype: u32, frame: &[u8]) -> Outcome<'_> {
+    if linktype == linktype::ETHERNET {
+        if let Some(pkt) = ethernet_tcp(frame) {
+            return Outcome::Ip(pkt);
+        }
+    }
+    decode_general(linktype, frame)
+}
+
+/// The common case in one pass: Ethernet II, then IPv4 without options or
+/// fragmentation or IPv6 without extension headers, then TCP. `None` for
+/// anything else, or anything in doubt, which [`decode_general`] then decodes
+/// (to the same [`Packet`] when this one returns one; a test checks it).
+#[inline]
+fn ethernet_tcp(frame: &[u8]) -> Option<Packet<'_>> {
+    let et = u16::from_be_bytes([*frame.get(12)?, *frame.get(13)?]);
+    let ip = frame.get(14..)?;
+    let (src, dst, ip_len, l4) = match et {
+        0x0800 => {
+            let h: &[u8; 20] = ip.get(..20)?.try_into().ok()?;
+            // Version 4, 20-byte header, TCP, neither MF nor an offset.
+            if h[0] != 0x45 || h[9] != PROTO_TCP || u16::from_be_bytes([h[6], h[7]]) & 0x3fff != 0 {
+                return None;
+            }
+            let total = u16::from_be_bytes([h[2], h[3]]) as usize;
+            let src = IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15]));
+            let dst = IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19]));
+            (src, dst, total, ip.get(20..total.min(ip.len()))?)
+        }
+        0x86dd => {
+            let h: &[u8; 40] = ip.get(..40)?.try_into().ok()?;
+            let plen = u16::from_be_bytes([h[4], h[5]]) as usize;
+            if h[0] >> 4 != 6 || h[6] != PROTO_TCP || plen == 0 {
+                return None;
+            }
+            let mut s = [0u8; 16];
+            s.copy_from_slice(&h[8..24]);
+            let mut d = [0u8; 16];
+            d.copy_from_slice(&h[24..40]);
+            let ip_len = 40 + plen;
+            let src = IpAddr::V6(Ipv6Addr::from(s));
+            let dst = IpAddr::V6(Ipv6Addr::from(d));
+            (src, dst, ip_len, ip.get(40..ip_len.min(ip.len()))?)
+        }
+        _ => return None,
+    };
+    let t: &[u8; 20] = l4.get(..20)?.try_into().ok()?;
+    let off = ((t[12] >> 4) as usize) * 4;
+    if off < 20 {
+        return None;
+    }
+    Some(Packet {
+        ip_version: if et == 0x0800 { 4 } else { 6 },
+        src,
+        dst,
+        proto: PROTO_TCP,
+        ip_len: ip_len as u32,
+        sport: u16::from_be_bytes([t[0], t[1]]),
+        dport: u16::from_be_bytes([t[2], t[3]]),
+        tcp_seq: u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+        tcp_ack: u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
+        tcp_flags: t[13],
+        payload: l4.get(off..)?,
+        frag: Frag::No,
+        tunnels: 0,
+    })
+}
+
+/// [`decode`] without the fast path.
+fn decode_general(linktype: u32, frame: &[u8]) -> Outcome<'_> {
     let mut d = Decoder { depth: 0 };
     match linktype {
         linktype::ETHERNET => d.ethernet(frame),
@@ -906,7 +975,80 @@ mod tests {
         assert_eq!(ip_of(decode(linktype::LINUX_SLL2, &s2)).dport, 53);
     }
 
+    /// The fast path gives what the general decoder gives, whenever it answers.
+    fn same_as_general(frame: &[u8]) -> bool {
+        let fast = ethernet_tcp(frame);
+        if let Some(f) = &fast {
+            let Outcome::Ip(g) = decode_general(linktype::ETHERNET, frame) else {
+                panic!("fast path decoded what the general one refuses: {frame:02x?}");
+            };
+            assert_eq!(format!("{f:?}"), format!("{g:?}"), "{frame:02x?}");
+        }
+        fast.is_some()
+    }
+
+    #[test]
+    fn fast_path_takes_plain_tcp_only() {
+        let v4 = crate::testutil::eth_ipv4_tcp(
+            [10, 0, 0, 1],
+            [1, 2, 3, 4],
+            40000,
+            443,
+            1000,
+            0x18,
+            b"hello",
+        );
+        assert!(same_as_general(&v4));
+        let udp = crate::testutil::eth_ipv4_udp([10, 0, 0, 1], [1, 2, 3, 4], 40000, 53, b"x");
+        assert!(!same_as_general(&udp));
+        let mut frag = v4.clone();
+        frag[20] |= 0x20; // more fragments
+        assert!(!same_as_general(&frag));
+        let mut opts = v4.clone();
+        opts[14] = 0x46; // IPv4 options
+        assert!(!same_as_general(&opts));
+        let mut vlan = v4[..12].to_vec();
+        vlan.extend_from_slice(&[0x81, 0x00, 0x00, 0x05]);
+        vlan.extend_from_slice(&v4[12..]);
+        assert!(!same_as_general(&vlan));
+        for n in 0..v4.len() {
+            same_as_general(&v4[..n]);
+        }
+        // IPv6: plain TCP takes the fast path; a hop-by-hop header does not.
+        let mut v6 = vec![0u8; 12];
+        v6.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 25, 6, 64]);
+        v6.extend_from_slice(&[0x20; 32]);
+        v6.extend_from_slice(&v4[34..]);
+        assert_eq!(ip_of(decode(linktype::ETHERNET, &v6)).payload, b"hello");
+        assert!(same_as_general(&v6));
+        v6[20] = 0;
+        assert!(!same_as_general(&v6));
+    }
+
     proptest::proptest! {
+        #[test]
+        fn fast_path_agrees_with_general(
+            flips in proptest::collection::vec((0usize..80, proptest::num::u8::ANY), 0..4),
+            cut in 0usize..90,
+            v6 in proptest::bool::ANY,
+        ) {
+            let mut f = crate::testutil::eth_ipv4_tcp([10, 0, 0, 1], [1, 2, 3, 4], 40000, 443, 1000, 0x18, b"0123456789abcdef");
+            if v6 {
+                let mut g = vec![0u8; 12];
+                g.extend_from_slice(&[0x86, 0xdd, 0x60, 0, 0, 0, 0, 36, 6, 64]);
+                g.extend_from_slice(&[0x20; 32]);
+                g.extend_from_slice(&f[34..]);
+                f = g;
+            }
+            for (at, b) in flips {
+                if let Some(x) = f.get_mut(at) {
+                    *x = b;
+                }
+            }
+            f.truncate(f.len().saturating_sub(cut));
+            same_as_general(&f);
+        }
+
         #[test]
         fn random_bytes_never_panic(lt in 0u32..300, bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
             let _ = decode(lt, &bytes);
