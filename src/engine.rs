@@ -108,12 +108,25 @@ pub struct FlowRecord {
     pub sni: Vec<String>,
     pub ja4: Option<String>,
     pub ja3: Option<String>,
-    pub buckets: Vec<Bucket>,
+    /// The flow's closed time buckets (see [`FlowRecord::buckets`]).
+    pub past_buckets: Vec<Bucket>,
+    /// Its last bucket (a flow within one bucket allocates none).
+    pub bucket: Bucket,
     pub end: EndReason,
     /// QUIC long headers were seen from the client.
     pub quic: bool,
     /// QUIC, but no client Initial could be decrypted (unknown version, failures).
     pub quic_undecryptable: bool,
+}
+
+impl FlowRecord {
+    /// Bytes per time bucket, oldest first: the closed ones and the last one
+    /// (the last even if empty when it is the only one).
+    pub fn buckets(&self) -> impl Iterator<Item = &Bucket> {
+        let last = (self.bucket.up + self.bucket.down > 0 || self.past_buckets.is_empty())
+            .then_some(&self.bucket);
+        self.past_buckets.iter().chain(last)
+    }
 }
 
 /// Receives ended flows.
@@ -586,8 +599,7 @@ impl<'c> Engine<'c> {
         if let Some(i) = idx {
             if let Some(f) = self.flows.get(i) {
                 if self.deadline(f) < ctx.ts {
-                    let f = self.flows.remove(i).expect("present");
-                    self.finish_expired(f, sink);
+                    self.end_flow(i, None, sink);
                     idx = None;
                 }
             }
@@ -596,8 +608,7 @@ impl<'c> Engine<'c> {
         if syn_only {
             if let Some(i) = idx {
                 if self.flows.get(i).is_some_and(|f| f.closed()) {
-                    let f = self.flows.remove(i).expect("present");
-                    self.finish(f, EndReason::Closed, sink);
+                    self.end_flow(i, Some(EndReason::Closed), sink);
                     idx = None;
                 }
             }
@@ -1243,22 +1254,31 @@ impl<'c> Engine<'c> {
             };
             let deadline = self.deadline(f);
             if deadline <= now {
-                let f = self.flows.remove(idx).expect("present");
-                self.finish_expired(f, sink);
+                self.end_flow(idx, None, sink);
             } else {
                 self.expiry.push(deadline, idx, gen);
             }
         }
     }
 
-    /// Ends a flow whose deadline passed: closed, or idle.
-    fn finish_expired(&mut self, f: Flow, sink: &mut dyn FlowSink) {
-        let reason = if f.closed() {
+    /// Ends the flow in slot `idx` where it lies (a flow is not moved out of
+    /// the table: it is hundreds of bytes), reports it and frees the slot.
+    /// `end`: `None` for a flow whose deadline passed, closed or idle.
+    fn end_flow(&mut self, idx: u32, end: Option<EndReason>, sink: &mut dyn FlowSink) {
+        let Some(f) = self.flows.get_mut(idx) else {
+            return;
+        };
+        let end = end.unwrap_or(if f.closed() {
             EndReason::Closed
         } else {
             EndReason::Idle
-        };
-        self.finish(f, reason, sink);
+        });
+        // (A shadow flow: another worker reports this DNS flow.)
+        let rec = (!f.shadow).then(|| flow_record(self.catalog, f, end));
+        self.flows.remove(idx);
+        if let Some(rec) = rec {
+            sink.flow_ended(rec, self.catalog);
+        }
     }
 
     fn deadline(&self, f: &Flow) -> i64 {
@@ -1284,9 +1304,8 @@ impl<'c> Engine<'c> {
                 self.expiry.push(deadline, idx, gen);
                 continue;
             }
-            let f = self.flows.remove(idx).expect("present");
             self.stats.evicted_flows += 1;
-            self.finish(f, EndReason::Evicted, sink);
+            self.end_flow(idx, Some(EndReason::Evicted), sink);
             return;
         }
     }
@@ -1294,8 +1313,13 @@ impl<'c> Engine<'c> {
     /// Ends every flow still open (end of input), in creation order.
     pub fn flush(&mut self, sink: &mut dyn FlowSink) {
         for i in self.flows.slots_by_serial() {
-            if let Some(f) = self.flows.take(i) {
-                self.finish(f, EndReason::EndOfInput, sink);
+            if let Some(f) = self.flows.get_mut(i) {
+                if !f.shadow {
+                    sink.flow_ended(
+                        flow_record(self.catalog, f, EndReason::EndOfInput),
+                        self.catalog,
+                    );
+                }
             }
         }
         self.flows.clear();
@@ -1309,59 +1333,52 @@ impl<'c> Engine<'c> {
     pub fn facts_error(&self) -> Option<String> {
         self.facts.as_ref().and_then(|f| f.error())
     }
+}
 
-    fn finish(&mut self, mut f: Flow, end: EndReason, sink: &mut dyn FlowSink) {
-        if f.shadow {
-            // Another worker reports this DNS flow.
-            return;
-        }
-        if f.bucket.up + f.bucket.down > 0 || f.past_buckets.is_empty() {
-            f.past_buckets.push(f.bucket);
-        }
-        let (server_name, via) = resolve_name(&f);
-        let m = server_name
-            .as_deref()
-            .and_then(|n| self.catalog.match_name(n));
-        // A name that matches no service still leaves the address: a catalog
-        // (or policy) CIDR names the service, `via: ip-range`.
-        let (service, pattern, via) = match m {
-            Some(m) => (Some(m.service), Some(m.pattern), via),
-            None => match self.catalog.match_ip(&f.server) {
-                Some(s) => (Some(s), None, Some(Via::IpRange)),
-                None => (None, None, via),
-            },
-        };
-        let rec = FlowRecord {
-            serial: f.serial,
-            ts_start: f.first_ns,
-            ts_end: f.last_ns,
-            client: f.client,
-            server: f.server,
-            client_port: f.client_port,
-            server_port: f.server_port,
-            proto: f.proto,
-            server_name,
-            via,
-            service,
-            pattern,
-            bytes_up: f.bytes_up,
-            bytes_down: f.bytes_down,
-            packets_up: f.packets_up,
-            packets_down: f.packets_down,
-            ech: ech_in_use(&f),
-            ech_offered: f.ech,
-            alpn: f.alpn,
-            sni: f.sni,
-            ja4: f.ja4,
-            ja3: f.ja3,
-            buckets: f.past_buckets,
-            end,
-            quic: f.quic_status != QuicStatus::None,
-            quic_undecryptable: matches!(f.quic_status, QuicStatus::Undecryptable)
-                || (f.quic_status == QuicStatus::Inspecting
-                    && f.quic.as_ref().is_some_and(|q| q.decrypted == 0)),
-        };
-        sink.flow_ended(rec, self.catalog);
+/// The record of a flow that ends, its names, fingerprints and buckets taken
+/// out of it (the flow itself is dropped next).
+fn flow_record(catalog: &Catalog, f: &mut Flow, end: EndReason) -> FlowRecord {
+    let (server_name, via) = resolve_name(f);
+    let m = server_name.as_deref().and_then(|n| catalog.match_name(n));
+    // A name that matches no service still leaves the address: a catalog
+    // (or policy) CIDR names the service, `via: ip-range`.
+    let (service, pattern, via) = match m {
+        Some(m) => (Some(m.service), Some(m.pattern), via),
+        None => match catalog.match_ip(&f.server) {
+            Some(s) => (Some(s), None, Some(Via::IpRange)),
+            None => (None, None, via),
+        },
+    };
+    FlowRecord {
+        serial: f.serial,
+        ts_start: f.first_ns,
+        ts_end: f.last_ns,
+        client: f.client,
+        server: f.server,
+        client_port: f.client_port,
+        server_port: f.server_port,
+        proto: f.proto,
+        server_name,
+        via,
+        service,
+        pattern,
+        bytes_up: f.bytes_up,
+        bytes_down: f.bytes_down,
+        packets_up: f.packets_up,
+        packets_down: f.packets_down,
+        ech: ech_in_use(f),
+        ech_offered: f.ech,
+        alpn: std::mem::take(&mut f.alpn),
+        sni: std::mem::take(&mut f.sni),
+        ja4: f.ja4.take(),
+        ja3: f.ja3.take(),
+        past_buckets: std::mem::take(&mut f.past_buckets),
+        bucket: f.bucket,
+        end,
+        quic: f.quic_status != QuicStatus::None,
+        quic_undecryptable: matches!(f.quic_status, QuicStatus::Undecryptable)
+            || (f.quic_status == QuicStatus::Inspecting
+                && f.quic.as_ref().is_some_and(|q| q.decrypted == 0)),
     }
 }
 
@@ -1687,7 +1704,8 @@ fn tcp_dns_messages(bytes: &[u8], pkt: &Packet<'_>, ctx: FrameCtx, out: &mut Out
 }
 
 fn handle_dns_message(msg: &[u8], pkt: &Packet<'_>, ctx: FrameCtx, out: &mut Out<'_>) {
-    let Some(m) = dns::parse_message(msg) else {
+    // Answers' owner names and CNAME targets show in facts only.
+    let Some(m) = dns::parse_message_opts(msg, out.facts.is_some()) else {
         out.stats.anomaly("dns_too_short");
         return;
     };

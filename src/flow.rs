@@ -480,18 +480,25 @@ impl FlowTable {
         }
     }
 
-    pub fn remove(&mut self, idx: u32) -> Option<Flow> {
-        let s = self.slots.get_mut(idx as usize)?;
-        let flow = s.flow.take()?;
+    /// Drops the flow in slot `idx` where it lies and frees the slot; false
+    /// if the slot was free.
+    pub fn remove(&mut self, idx: u32) -> bool {
+        let Some(s) = self.slots.get_mut(idx as usize) else {
+            return false;
+        };
+        if s.flow.is_none() {
+            return false;
+        }
+        s.flow = None;
         s.gen = s.gen.wrapping_add(1);
         let tag = s.key.hash32();
         self.index_remove(tag, idx);
         self.free.push(idx);
-        Some(flow)
+        true
     }
 
     /// The occupied slots in flow creation order (`serial`), for a flush: take
-    /// each flow out with [`FlowTable::take`], then [`FlowTable::clear`]. (Only
+    /// each flow's record from [`FlowTable::get_mut`], then [`FlowTable::clear`]. (Only
     /// the slot numbers are sorted: collecting the flows themselves meant
     /// allocating and zeroing hundreds of bytes per flow left at the end.)
     pub fn slots_by_serial(&self) -> Vec<u32> {
@@ -503,12 +510,6 @@ impl FlowTable {
             .collect();
         v.sort_unstable();
         v.into_iter().map(|(_, i)| i).collect()
-    }
-
-    /// Takes the flow out of a slot without touching the index (see
-    /// [`FlowTable::slots_by_serial`]).
-    pub fn take(&mut self, idx: u32) -> Option<Flow> {
-        self.slots.get_mut(idx as usize)?.flow.take()
     }
 
     /// Empties the table.
@@ -688,8 +689,9 @@ mod tests {
                         model.insert(port, (slot, n as u64));
                     }
                     (Some((slot, serial)), false) => {
-                        let f = t.remove(slot).expect("present");
-                        proptest::prop_assert_eq!(f.serial, serial);
+                        proptest::prop_assert_eq!(t.get(slot).map(|f| f.serial), Some(serial));
+                        proptest::prop_assert!(t.remove(slot));
+                        proptest::prop_assert!(!t.remove(slot));
                         model.remove(&port);
                     }
                     _ => {}
@@ -708,7 +710,7 @@ mod tests {
             }
             let order = t.slots_by_serial();
             proptest::prop_assert_eq!(order.len(), model.len());
-            let serials: Vec<u64> = order.iter().map(|&i| t.take(i).expect("occupied").serial).collect();
+            let serials: Vec<u64> = order.iter().map(|&i| t.get(i).expect("occupied").serial).collect();
             proptest::prop_assert!(serials.windows(2).all(|w| w[0] < w[1]));
             t.clear();
             proptest::prop_assert!(t.is_empty());

@@ -480,7 +480,7 @@ impl FlowSink for Aggregator {
         }
         let start_bucket = r.ts_start.div_euclid(self.bucket_ns);
         s.timeline.entry(start_bucket).or_insert((0, 0, 0)).0 += 1;
-        for b in &r.buckets {
+        for b in r.buckets() {
             let e = s.timeline.entry(b.index).or_insert((0, 0, 0));
             e.1 += b.up;
             e.2 += b.down;
