@@ -169,6 +169,13 @@ pub struct Message {
 /// Parses one DNS message (UDP payload, or one TCP message without its 2-byte length prefix).
 /// Returns None only if the 12-byte header is missing.
 pub fn parse_message(buf: &[u8]) -> Option<Message> {
+    parse_message_opts(buf, true)
+}
+
+/// Like [`parse_message`]; `answer_names: false` leaves the owner names of
+/// answers and their CNAME targets empty (checked and measured all the same,
+/// so the message parses, or fails, exactly alike): only facts show them.
+pub fn parse_message_opts(buf: &[u8], answer_names: bool) -> Option<Message> {
     if buf.len() < 12 {
         return None;
     }
@@ -185,7 +192,11 @@ pub fn parse_message(buf: &[u8]) -> Option<Message> {
         answers: Vec::new(),
         error: None,
     };
-    let mut p = Parser { buf, steps: 0 };
+    let mut p = Parser {
+        buf,
+        steps: 0,
+        answer_names,
+    };
     let mut off = 12usize;
     for i in 0..qdcount {
         if i == MAX_RECORDS_PER_SECTION {
@@ -278,11 +289,14 @@ pub fn split_tcp_messages<'a>(buf: &'a [u8], mut f: impl FnMut(&'a [u8])) -> usi
 }
 
 /// Result of walking a name, before tshark's final checks.
+// The name buffer lives on the stack on purpose: boxing it would bring back
+// the allocation per name it replaced.
+#[allow(clippy::large_enum_variant)]
 enum Expanded {
     /// The bytes written to tshark's buffer, how many of them count as the
     /// name (bit-string labels are written but not counted), bytes used.
     Text {
-        buf: Vec<u8>,
+        buf: NameBuf,
         name_len: usize,
         used: usize,
     },
@@ -290,10 +304,47 @@ enum Expanded {
     Special(&'static str, usize),
 }
 
+/// tshark's name buffer, on the stack (a name never takes more than
+/// [`MAX_DNAME_LEN`] bytes of it: `room` in [`Parser::expand`] sees to it).
+struct NameBuf {
+    bytes: [u8; MAX_DNAME_LEN],
+    len: usize,
+}
+
+impl NameBuf {
+    fn new() -> Self {
+        NameBuf {
+            bytes: [0; MAX_DNAME_LEN],
+            len: 0,
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Appends what fits (all of it, given the caller's `room`).
+    fn extend_from_slice(&mut self, s: &[u8]) {
+        let n = s.len().min(MAX_DNAME_LEN - self.len);
+        self.bytes[self.len..self.len + n].copy_from_slice(&s[..n]);
+        self.len += n;
+    }
+
+    fn push(&mut self, b: u8) {
+        self.extend_from_slice(&[b]);
+    }
+}
+
 struct Parser<'a> {
     buf: &'a [u8],
     /// Name-walk steps spent so far in this message.
     steps: usize,
+    /// Render answers' owner names and CNAME targets.
+    answer_names: bool,
 }
 
 impl Parser<'_> {
@@ -322,7 +373,7 @@ impl Parser<'_> {
     /// Parses one answer record at `off`; returns it and where the next
     /// record starts (which may lie past the end when RDLENGTH overruns).
     fn answer(&mut self, off: usize) -> Result<(Answer, usize), &'static str> {
-        let (name, used) = self.name(off)?;
+        let (name, used) = self.name_opt(off, self.answer_names)?;
         let p = off.saturating_add(used);
         let fixed = self.bytes(p, 10).ok_or(ERR_ANSWER_TRUNCATED)?;
         let rtype = u16::from_be_bytes([fixed[0], fixed[1]]);
@@ -357,29 +408,29 @@ impl Parser<'_> {
                 let b: [u8; 16] = self.bytes(rd, 16).ok_or(T)?.try_into().map_err(|_| T)?;
                 RData::Aaaa(Ipv6Addr::from(b))
             }
-            5 => RData::Cname(self.name(rd)?.0),
+            5 => RData::Cname(self.name_opt(rd, self.answer_names)?.0),
             64 | 65 => self.svcb(rd, rdlen)?,
             // NS, MD, MF, MB, MG, MR, PTR, NSAP-PTR, DNAME: one name.
             2 | 3 | 4 | 7 | 8 | 9 | 12 | 23 | 39 => {
-                self.name(rd)?;
+                self.name_opt(rd, false)?;
                 RData::Other
             }
             // MX, AFSDB, RT: 16-bit value then a name.
             15 | 18 | 21 => {
                 self.u16_at(rd).ok_or(T)?;
-                self.name(rd + 2)?;
+                self.name_opt(rd + 2, false)?;
                 RData::Other
             }
             // MINFO, RP: two names.
             14 | 17 => {
-                let (_, used) = self.name(rd)?;
-                self.name(rd.saturating_add(used))?;
+                let (_, used) = self.name_opt(rd, false)?;
+                self.name_opt(rd.saturating_add(used), false)?;
                 RData::Other
             }
             // SOA: two names then five 32-bit values.
             6 => {
-                let (_, u1) = self.name(rd)?;
-                let (_, u2) = self.name(rd.saturating_add(u1))?;
+                let (_, u1) = self.name_opt(rd, false)?;
+                let (_, u2) = self.name_opt(rd.saturating_add(u1), false)?;
                 self.bytes(rd.saturating_add(u1).saturating_add(u2), 20)
                     .ok_or(T)?;
                 RData::Other
@@ -387,7 +438,7 @@ impl Parser<'_> {
             // SRV: priority, weight, port, target.
             33 => {
                 self.bytes(rd, 6).ok_or(T)?;
-                self.name(rd + 6)?;
+                self.name_opt(rd + 6, false)?;
                 RData::Other
             }
             // TXT, SPF: tshark loops until the strings add up to RDLENGTH
@@ -473,12 +524,18 @@ impl Parser<'_> {
     /// Reads the name at `start`: its tshark rendering and the number of
     /// bytes it takes at `start` (tshark's `get_dns_name`).
     fn name(&mut self, start: usize) -> Result<(String, usize), &'static str> {
-        match self.expand(start)? {
+        self.name_opt(start, true)
+    }
+
+    /// Like [`Parser::name`]; `render: false` checks the name and measures it
+    /// exactly alike but leaves the string empty (a name nobody reads).
+    fn name_opt(&mut self, start: usize, render: bool) -> Result<(String, usize), &'static str> {
+        let (text, used) = match self.expand(start)? {
             Expanded::Special(s, used) => {
                 if used < MIN_DNAME_LEN {
                     return Err(ERR_NAME_INVALID);
                 }
-                Ok((s.to_owned(), used))
+                (Cow::Borrowed(s), used)
             }
             Expanded::Text {
                 buf,
@@ -486,28 +543,44 @@ impl Parser<'_> {
                 used,
             } => {
                 // tshark tests the first byte of its NUL-terminated buffer.
+                let buf = buf.as_slice();
                 if buf.first().copied().unwrap_or(0) == 0 && used <= MIN_DNAME_LEN {
-                    return Ok((ROOT_NAME.to_owned(), used));
-                }
-                if used < MIN_DNAME_LEN || (used > MIN_DNAME_LEN && name_len == 0) {
+                    (Cow::Borrowed(ROOT_NAME), used)
+                } else if used < MIN_DNAME_LEN || (used > MIN_DNAME_LEN && name_len == 0) {
                     return Err(ERR_NAME_INVALID);
+                } else if !render {
+                    (Cow::Borrowed(""), used)
+                } else {
+                    (
+                        Cow::Owned(format_text(&buf[..name_len.min(buf.len())])),
+                        used,
+                    )
                 }
-                Ok((format_text(&buf[..name_len.min(buf.len())]), used))
             }
-        }
+        };
+        Ok((
+            if render {
+                text.into_owned()
+            } else {
+                String::new()
+            },
+            used,
+        ))
     }
 
     /// tshark's `expand_dns_name`, step for step, with a cycle check and a
     /// step budget added.
     fn expand(&mut self, start: usize) -> Result<Expanded, &'static str> {
         let mut off = start;
-        let mut out: Vec<u8> = Vec::new();
+        let mut out = NameBuf::new();
         let mut name_len = 0usize;
         // Room left in tshark's buffer; goes to 0 when the name is too long.
         let mut room: usize = MAX_DNAME_LEN;
         let mut used: Option<usize> = None;
         let mut jumps = 0usize;
-        let mut targets: Vec<usize> = Vec::new();
+        // Pointer targets followed so far: a few fit on the stack.
+        let mut near = [0usize; 8];
+        let mut far: Vec<usize> = Vec::new();
         loop {
             self.steps += 1;
             if self.steps > MAX_NAME_STEPS {
@@ -574,10 +647,15 @@ impl Parser<'_> {
                     let len = *used.get_or_insert_with(|| off - start);
                     // tshark's checks, then ours: a repeated target is a
                     // cycle that tshark would follow until the jump cap.
-                    if target == off + 2 || jumps > MAX_DNAME_LEN || targets.contains(&target) {
+                    let seen = near[..(jumps - 1).min(near.len())].contains(&target)
+                        || far.contains(&target);
+                    if target == off + 2 || jumps > MAX_DNAME_LEN || seen {
                         return Ok(Expanded::Special(NAME_LOOPS, len));
                     }
-                    targets.push(target);
+                    match near.get_mut(jumps - 1) {
+                        Some(slot) => *slot = target,
+                        None => far.push(target),
+                    }
                     off = target;
                 }
             }
@@ -596,7 +674,7 @@ impl Parser<'_> {
 }
 
 /// tshark's `snprintf` into the name buffer: written only when it fits.
-fn put(out: &mut Vec<u8>, room: &mut usize, s: &[u8]) {
+fn put(out: &mut NameBuf, room: &mut usize, s: &[u8]) {
     if *room > 0 {
         if s.len() <= *room {
             out.extend_from_slice(s);
@@ -610,6 +688,10 @@ fn put(out: &mut Vec<u8>, room: &mut usize, s: &[u8]) {
 /// Wireshark 4.0's `format_text`: renders bytes that should be UTF-8 as a
 /// printable string (see the module documentation).
 pub fn format_text(s: &[u8]) -> String {
+    if s.iter().all(|c| (0x20..0x7f).contains(c)) {
+        // Printable ASCII (nearly every name): as is.
+        return String::from_utf8_lossy(s).into_owned();
+    }
     let mut out = String::with_capacity(s.len());
     let mut i = 0usize;
     while i < s.len() {
@@ -1088,6 +1170,37 @@ mod tests {
                                      qd in 0u16..8, an in 0u16..8) {
             let m = msg(0x8180, qd, an, &body);
             let _ = parse_message(&m);
+        }
+
+        /// Without answer names a message parses (or fails) exactly alike,
+        /// only those names left empty.
+        #[test]
+        fn answer_names_off_changes_only_those_names(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..300),
+            names in proptest::collection::vec(("[a-z]{1,8}", 0usize..3), 0..4),
+            qd in 0u16..3, an in 0u16..5,
+        ) {
+            // Real-looking records first (a pointer to the question, CNAMEs,
+            // A), then random bytes.
+            let mut b = question("www.example.com", 1);
+            for (n, kind) in &names {
+                b.extend_from_slice(&rr(&[0xc0, 12], [1, 5, 28][*kind], &match kind {
+                    0 => vec![192, 0, 2, 1],
+                    1 => wire_name(&format!("{n}.example.net")),
+                    _ => vec![0x20; 16],
+                }));
+            }
+            b.extend_from_slice(&body);
+            let m = msg(0x8180, qd.max(1), an + names.len() as u16, &b);
+            let mut full = parse_message(&m).unwrap();
+            let lean = parse_message_opts(&m, false).unwrap();
+            for a in &mut full.answers {
+                a.name.clear();
+                if let RData::Cname(n) = &mut a.data {
+                    n.clear();
+                }
+            }
+            proptest::prop_assert_eq!(full, lean);
         }
     }
 }
