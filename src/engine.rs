@@ -47,6 +47,9 @@ pub struct Config {
     pub fingerprints: bool,
     /// Time every packet's processing into a histogram (`--stats`).
     pub latency: bool,
+    /// Drop a frame identical to one seen less than this long before (live
+    /// capture from overlapping mirror sessions; 0: off). See [`crate::dedup`].
+    pub dedup_ns: i64,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             max_inspect_segments: 24,
             fingerprints: true,
             latency: false,
+            dedup_ns: 0,
         }
     }
 }
@@ -206,6 +210,8 @@ pub struct Engine<'c> {
     shadow: bool,
     /// This engine counts packet-level statistics (packets, bytes, undecodable...).
     packet_stats: bool,
+    /// Duplicate detection, when `cfg.dedup_ns` > 0.
+    dedup: Option<Box<crate::dedup::Dedup>>,
 }
 
 /// Where a frame goes (see [`Engine::route`]).
@@ -334,6 +340,7 @@ impl<'c> Engine<'c> {
     /// An engine with a given fact sink (e.g. [`FactSink::memory`] for workers).
     pub fn with_facts(cfg: Config, catalog: &'c Catalog, facts: Option<FactSink>) -> Self {
         let latency = cfg_latency(&cfg);
+        let cfg_dedup = cfg.dedup_ns;
         Engine {
             flows: FlowTable::with_capacity(cfg.max_flows.min(1 << 16)),
             cfg,
@@ -351,6 +358,7 @@ impl<'c> Engine<'c> {
             shards: 1,
             shadow: false,
             packet_stats: true,
+            dedup: (cfg_dedup > 0).then(|| Box::new(crate::dedup::Dedup::new(cfg_dedup))),
         }
     }
 
@@ -476,6 +484,12 @@ impl<'c> Engine<'c> {
     }
 
     fn process_frame(&mut self, raw: &RawPacket<'_>, sink: &mut dyn FlowSink) {
+        if let Some(d) = self.dedup.as_mut() {
+            if d.is_duplicate(raw.linktype, raw.data, raw.ts_ns) {
+                self.stats.duplicates += 1;
+                return;
+            }
+        }
         self.tick(raw.ts_ns, sink);
         let outcome = decode::decode(raw.linktype, raw.data);
         if self.packet_stats {
@@ -533,6 +547,12 @@ impl<'c> Engine<'c> {
             self.dns_cache.insert((l.client, l.ip), l.entry.clone());
         }
         self.bound_dns_cache();
+    }
+
+    /// Moves the engine's clock to `ts` (live capture on a quiet link: the
+    /// wall clock, less a margin), ending the flows idle past their timeout.
+    pub fn advance_clock(&mut self, ts: i64, sink: &mut dyn FlowSink) {
+        self.tick(ts, sink);
     }
 
     /// Capture time moves on: runs the expiry once per second of it.
@@ -1329,6 +1349,22 @@ impl<'c> Engine<'c> {
         }
     }
 
+    /// Reports every flow still open to `sink` as if it ended now, in
+    /// creation order, and leaves it open: a live snapshot's view.
+    pub fn snapshot(&self, sink: &mut dyn FlowSink) {
+        for i in self.flows.slots_by_serial() {
+            if let Some(f) = self.flows.get(i).filter(|f| !f.shadow) {
+                let rec = record_with(
+                    self.catalog,
+                    f,
+                    EndReason::EndOfInput,
+                    RecordLists::copied(f),
+                );
+                sink.flow_ended(rec, self.catalog);
+            }
+        }
+    }
+
     /// Facts write errors (e.g. a closed pipe), if any.
     pub fn facts_error(&self) -> Option<String> {
         self.facts.as_ref().and_then(|f| f.error())
@@ -1338,7 +1374,41 @@ impl<'c> Engine<'c> {
 /// The record of a flow that ends, its names, fingerprints and buckets taken
 /// out of it (the flow itself is dropped next).
 fn flow_record(catalog: &Catalog, f: &mut Flow, end: EndReason) -> FlowRecord {
-    let (server_name, via) = resolve_name(f);
+    let lists = RecordLists {
+        alpn: std::mem::take(&mut f.alpn),
+        sni: std::mem::take(&mut f.sni),
+        ja4: f.ja4.take(),
+        ja3: f.ja3.take(),
+        past_buckets: std::mem::take(&mut f.past_buckets),
+    };
+    record_with(catalog, f, end, lists)
+}
+
+/// What a [`FlowRecord`] owns of its flow: taken out of a flow that ends,
+/// copied from one that goes on (a snapshot).
+struct RecordLists {
+    alpn: Vec<String>,
+    sni: Vec<String>,
+    ja4: Option<String>,
+    ja3: Option<String>,
+    past_buckets: Vec<Bucket>,
+}
+
+impl RecordLists {
+    fn copied(f: &Flow) -> Self {
+        RecordLists {
+            alpn: f.alpn.clone(),
+            sni: f.sni.clone(),
+            ja4: f.ja4.clone(),
+            ja3: f.ja3.clone(),
+            past_buckets: f.past_buckets.clone(),
+        }
+    }
+}
+
+fn record_with(catalog: &Catalog, f: &Flow, end: EndReason, lists: RecordLists) -> FlowRecord {
+    // (`f`'s own lists may have been taken already: names come from `lists`.)
+    let (server_name, via) = resolve_name(f, &lists.sni);
     let m = server_name.as_deref().and_then(|n| catalog.match_name(n));
     // A name that matches no service still leaves the address: a catalog
     // (or policy) CIDR names the service, `via: ip-range`.
@@ -1366,13 +1436,13 @@ fn flow_record(catalog: &Catalog, f: &mut Flow, end: EndReason) -> FlowRecord {
         bytes_down: f.bytes_down,
         packets_up: f.packets_up,
         packets_down: f.packets_down,
-        ech: ech_in_use(f),
+        ech: ech_in_use(f.ech, &lists.sni),
         ech_offered: f.ech,
-        alpn: std::mem::take(&mut f.alpn),
-        sni: std::mem::take(&mut f.sni),
-        ja4: f.ja4.take(),
-        ja3: f.ja3.take(),
-        past_buckets: std::mem::take(&mut f.past_buckets),
+        alpn: lists.alpn,
+        sni: lists.sni,
+        ja4: lists.ja4,
+        ja3: lists.ja3,
+        past_buckets: lists.past_buckets,
         bucket: f.bucket,
         end,
         quic: f.quic_status != QuicStatus::None,
@@ -1588,17 +1658,19 @@ pub const ECH_PUBLIC_NAMES: &[&str] = &["cloudflare-ech.com", "public.test.defo.
 
 /// ECH really hides the name: the extension, and an outer SNI that is an ECH
 /// public name (or no SNI at all).
-pub fn ech_in_use(f: &Flow) -> bool {
-    f.ech
-        && f.sni.first().map_or(true, |s| {
-            s.is_empty() || ECH_PUBLIC_NAMES.iter().any(|p| p.eq_ignore_ascii_case(s))
-        })
+/// ECH in use: the extension (`ech`), with an ECH provider's public name as
+/// the outer SNI, or none.
+pub fn ech_in_use(ech: bool, sni: &[String]) -> bool {
+    ech && sni.first().map_or(true, |s| {
+        s.is_empty() || ECH_PUBLIC_NAMES.iter().any(|p| p.eq_ignore_ascii_case(s))
+    })
 }
 
-fn resolve_name(f: &Flow) -> (Option<String>, Option<Via>) {
-    let sni = f.sni.first().filter(|s| !s.is_empty());
+/// The flow's name and how it was learned; `sni` is the flow's SNI list.
+fn resolve_name(f: &Flow, sni: &[String]) -> (Option<String>, Option<Via>) {
+    let sni = sni.first().filter(|s| !s.is_empty());
     if let Some(s) = sni {
-        if !ech_in_use(f) {
+        if !ech_in_use(f.ech, std::slice::from_ref(s)) {
             return (Some(s.clone()), Some(f.sni_via));
         }
     }

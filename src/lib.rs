@@ -1,10 +1,12 @@
 //! lanterne: shows which public generative-AI services an organisation's hosts
-//! use, from network traffic (pcap/pcapng files; live capture later).
+//! use, from network traffic (pcap/pcapng files, or live capture).
 //!
 //! Pipeline (see DESIGN.md): [`source`] → [`decode`] → [`flow`] table in the
 //! [`engine`] → extractors in [`proto`] → [`signatures`] → [`report`].
 
+pub mod capture;
 pub mod decode;
+pub mod dedup;
 pub mod engine;
 pub mod facts;
 pub mod flow;

@@ -4,6 +4,7 @@ use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -41,6 +42,8 @@ struct Cli {
 enum Cmd {
     /// Analyse pcap/pcapng files (several in time order; '-' reads stdin; .gz ok).
     Read(Box<ReadArgs>),
+    /// Capture live on one or more interfaces (libpcap) until Ctrl-C, SIGTERM, --duration or --count.
+    Capture(Box<CaptureArgs>),
     /// Inspect the AI-service catalog.
     Signatures {
         #[command(subcommand)]
@@ -67,6 +70,63 @@ struct ReadArgs {
     #[arg(required = true, value_name = "FILE")]
     files: Vec<String>,
     #[command(flatten)]
+    an: AnalysisArgs,
+    /// Worker threads (default: all cores).
+    #[arg(long, value_name = "N")]
+    threads: Option<usize>,
+    /// Size of the read chunks shared by the workers (tuning and tests).
+    #[arg(long, value_name = "BYTES", hide = true, default_value_t = pipeline::CHUNK_BYTES)]
+    chunk_bytes: usize,
+    /// Progress bar on stderr: auto (when stderr is a terminal), always, never.
+    #[arg(long, value_enum, default_value_t = When::Auto)]
+    progress: When,
+}
+
+#[derive(Args)]
+struct CaptureArgs {
+    /// Interface to capture on; repeat for several (e.g. both directions of a TAP).
+    #[arg(short = 'i', long = "interface", required = true, value_name = "IFACE")]
+    interfaces: Vec<String>,
+    #[command(flatten)]
+    an: AnalysisArgs,
+    /// BPF filter (tcpdump syntax), e.g. 'not port 22'.
+    #[arg(long, value_name = "EXPR")]
+    bpf: Option<String>,
+    /// Bytes kept of each frame.
+    #[arg(long, default_value_t = 65535, value_name = "BYTES")]
+    snaplen: u32,
+    /// Kernel capture buffer per interface, in MiB.
+    #[arg(long, default_value_t = 64, value_name = "MB")]
+    buffer_mb: u32,
+    /// Do not put the interfaces in promiscuous mode.
+    #[arg(long)]
+    no_promisc: bool,
+    /// Deliver each frame as soon as it arrives. By default the kernel hands
+    /// frames over in blocks (at most 100 ms late), which packs its buffer far
+    /// better: libpcap's immediate mode on Linux gives each frame a
+    /// snaplen-sized slot, so the same buffer holds fewer frames in a burst.
+    #[arg(long)]
+    immediate: bool,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+    /// Stop after this many frames.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// With --json FILE: rewrite the summary every SECS seconds (atomically: a
+    /// crash loses at most one interval).
+    #[arg(long, value_name = "SECS")]
+    interval: Option<f64>,
+    /// Frames identical to one seen less than MS ago are duplicates from
+    /// overlapping mirror sessions: counted apart, not analysed (0: off).
+    #[arg(long, default_value_t = 10, value_name = "MS")]
+    dedup_ms: u64,
+}
+
+/// Options shared by `read` and `capture`.
+#[derive(Args)]
+struct AnalysisArgs {
+    #[command(flatten)]
     common: Common,
     /// Policy file: sanctioned services and the organisation's own AI tools (TOML).
     #[arg(long, value_name = "FILE")]
@@ -92,12 +152,6 @@ struct ReadArgs {
     /// Write one NDJSON line per extracted fact (SNI, DNS, HTTP Host), '-' for stdout.
     #[arg(long, value_name = "FILE")]
     facts: Option<String>,
-    /// Worker threads (default: all cores).
-    #[arg(long, value_name = "N")]
-    threads: Option<usize>,
-    /// Size of the read chunks shared by the workers (tuning and tests).
-    #[arg(long, value_name = "BYTES", hide = true, default_value_t = pipeline::CHUNK_BYTES)]
-    chunk_bytes: usize,
     /// Hard cap on flows tracked at once (the oldest idle one is evicted, counted).
     #[arg(long, default_value_t = 1 << 20, value_name = "N")]
     max_flows: usize,
@@ -119,9 +173,6 @@ struct ReadArgs {
     /// Print processing-latency percentiles and flow duration/size distributions to stderr.
     #[arg(long)]
     stats: bool,
-    /// Progress bar on stderr: auto (when stderr is a terminal), always, never.
-    #[arg(long, value_enum, default_value_t = When::Auto)]
-    progress: When,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -190,6 +241,7 @@ fn main() -> ExitCode {
     };
     let res = match cli.cmd {
         Cmd::Read(a) => cmd_read(*a),
+        Cmd::Capture(a) => cmd_capture(*a),
         Cmd::Signatures { cmd } => cmd_signatures(cmd),
     };
     match res {
@@ -273,13 +325,23 @@ fn write_whole(path: &str, content: &[u8]) -> Result<(), String> {
         })
 }
 
-fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
+/// What `read` and `capture` set up alike from their shared options.
+struct Prepared {
+    catalog: Catalog,
+    policy: Policy,
+    cfg: Config,
+    agg_opts: AggOptions,
+    facts_out: Option<Box<dyn Write + Send>>,
+    /// One of --json, --events, --facts writes to stdout (no terminal table).
+    stdout_claimed: bool,
+}
+
+fn prepare(a: &AnalysisArgs) -> Result<Prepared, Fail> {
     let mut catalog = load_catalog(&a.common)?;
     let policy = match &a.policy {
         Some(p) => Policy::load(p, &mut catalog).map_err(Fail::Usage)?,
         None => Policy::default(),
     };
-    let catalog = catalog;
     let internal: Vec<Cidr> = if a.internal.is_empty() {
         report::default_internal()
     } else {
@@ -290,9 +352,6 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
             })
             .collect::<Result<_, _>>()?
     };
-    if a.files.iter().filter(|f| *f == "-").count() > 1 {
-        return Err(Fail::Usage("stdin ('-') can be read only once".into()));
-    }
     if a.max_flows == 0 || a.bucket_seconds == 0 {
         return Err(Fail::Usage(
             "--max-flows and --bucket-seconds must be positive".into(),
@@ -302,7 +361,6 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         .iter()
         .filter(|o| o.as_deref() == Some("-"))
         .count();
-    let stdout_claimed = to_stdout > 0;
     if to_stdout > 1 {
         return Err(Fail::Usage(
             "only one of --json, --events, --facts can write to stdout".into(),
@@ -332,32 +390,53 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         events_all: a.events_all,
         distributions: a.stats,
     };
-    let show_progress = !a.quiet
-        && match a.progress {
-            When::Always => true,
-            When::Never => false,
-            When::Auto => io::stderr().is_terminal(),
-        };
-    let threads = match a.threads {
-        Some(0) => return Err(Fail::Usage("--threads must be at least 1".into())),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let mut write_errors = Vec::new();
-    let started = std::time::Instant::now();
-    let run = pipeline::analyse(
-        &a.files,
-        pipeline::Workers {
-            threads,
-            chunk_bytes: a.chunk_bytes,
-        },
-        &cfg,
-        &catalog,
+    Ok(Prepared {
+        catalog,
+        policy,
+        cfg,
         agg_opts,
         facts_out,
-        show_progress,
-        true,
-    );
+        stdout_claimed: to_stdout > 0,
+    })
+}
+
+/// The summary of a run (or of a live snapshot).
+fn summary_of(
+    p: &Prepared,
+    agg: &report::Aggregator,
+    inputs: &[String],
+    stats: &lanterne::stats::Stats,
+    drops: (u64, u64),
+    read_errors: &[String],
+) -> serde_json::Value {
+    agg.summary(&SummaryInput {
+        inputs,
+        stats,
+        catalog: &p.catalog,
+        sanctioned: &p.policy.sanctioned,
+        policy_file: p.policy.file.as_deref(),
+        drops_kernel: drops.0,
+        drops_interface: drops.1,
+        read_errors,
+    })
+}
+
+fn summary_text(summary: &serde_json::Value) -> String {
+    let mut text = serde_json::to_string_pretty(summary).expect("summary serialises");
+    text.push('\n');
+    text
+}
+
+/// Writes a run's outputs and says how it ended (exit code).
+fn finish(
+    a: &AnalysisArgs,
+    p: &Prepared,
+    run: pipeline::Analysis,
+    inputs: &[String],
+    drops: (u64, u64),
+    elapsed: f64,
+) -> u8 {
+    let mut write_errors = Vec::new();
     let (stats, mut agg, read_errors, latency, workers) = (
         run.stats,
         run.agg,
@@ -368,34 +447,21 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
     if let Some(e) = run.facts_error {
         write_errors.push(format!("--facts: {e}"));
     }
-    let elapsed = started.elapsed().as_secs_f64();
     if let Some(e) = agg.finish_events() {
         write_errors.push(format!("--events: {e}"));
     }
-    let sanctioned = policy.sanctioned.clone();
-    let summary = agg.summary(&SummaryInput {
-        inputs: &a.files,
-        stats: &stats,
-        catalog: &catalog,
-        sanctioned: &sanctioned,
-        policy_file: policy.file.as_deref(),
-        drops_kernel: 0,
-        drops_interface: 0,
-        read_errors: &read_errors,
-    });
+    let summary = summary_of(p, &agg, inputs, &stats, drops, &read_errors);
     if let Some(j) = &a.json {
-        let mut text = serde_json::to_string_pretty(&summary).expect("summary serialises");
-        text.push('\n');
-        if let Err(e) = write_whole(j, text.as_bytes()) {
+        if let Err(e) = write_whole(j, summary_text(&summary).as_bytes()) {
             write_errors.push(e);
         }
     }
     if let Some(c) = &a.csv {
-        if let Err(e) = write_whole(c, agg.csv(&catalog, &sanctioned).as_bytes()) {
+        if let Err(e) = write_whole(c, agg.csv(&p.catalog, &p.policy.sanctioned).as_bytes()) {
             write_errors.push(e);
         }
     }
-    if !a.quiet && !stdout_claimed {
+    if !a.quiet && !p.stdout_claimed {
         print!("{}", report::terminal_table(&summary));
     }
     if a.stats {
@@ -408,14 +474,177 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         eprintln!("lanterne: {e}");
     }
     if !read_errors.is_empty() || !write_errors.is_empty() {
-        return Ok(1);
+        return 1;
     }
     let shadow = summary["policy"]["shadow_services"].as_u64().unwrap_or(0);
     if a.fail_on == Some(FailOn::Unsanctioned) && shadow > 0 {
         eprintln!("lanterne: {shadow} unsanctioned AI service(s) in use (--fail-on unsanctioned)");
-        return Ok(3);
+        return 3;
     }
-    Ok(0)
+    0
+}
+
+fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
+    let mut p = prepare(&a.an)?;
+    if a.files.iter().filter(|f| *f == "-").count() > 1 {
+        return Err(Fail::Usage("stdin ('-') can be read only once".into()));
+    }
+    let show_progress = !a.an.quiet
+        && match a.progress {
+            When::Always => true,
+            When::Never => false,
+            When::Auto => io::stderr().is_terminal(),
+        };
+    let threads = match a.threads {
+        Some(0) => return Err(Fail::Usage("--threads must be at least 1".into())),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let started = std::time::Instant::now();
+    let run = pipeline::analyse(
+        &a.files,
+        pipeline::Workers {
+            threads,
+            chunk_bytes: a.chunk_bytes,
+        },
+        &p.cfg,
+        &p.catalog,
+        p.agg_opts.clone(),
+        p.facts_out.take(),
+        show_progress,
+        true,
+    );
+    let elapsed = started.elapsed().as_secs_f64();
+    Ok(finish(&a.an, &p, run, &a.files, (0, 0), elapsed))
+}
+
+/// Set by SIGINT and SIGTERM: stop capturing, write everything, exit.
+static STOP: AtomicBool = AtomicBool::new(false);
+/// Set by SIGHUP.
+static HANGUP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+extern "C" fn on_hangup(_: libc::c_int) {
+    HANGUP.store(true, Ordering::Relaxed);
+}
+
+/// SIGINT and SIGTERM stop the capture cleanly; SIGHUP no longer kills the
+/// process (its default action), which would lose the counts.
+fn install_signal_handlers() {
+    let set = |sig: libc::c_int, f: extern "C" fn(libc::c_int)| {
+        // SAFETY: a zeroed sigaction with a handler that only stores to an
+        // atomic (async-signal-safe); SA_RESTART keeps reads going.
+        unsafe {
+            let mut sa: libc::sigaction = std::mem::zeroed();
+            sa.sa_sigaction = f as usize;
+            sa.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut sa.sa_mask);
+            libc::sigaction(sig, &sa, std::ptr::null_mut());
+        }
+    };
+    set(libc::SIGINT, on_stop);
+    set(libc::SIGTERM, on_stop);
+    set(libc::SIGHUP, on_hangup);
+}
+
+fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
+    let mut p = prepare(&a.an)?;
+    p.cfg.dedup_ns = a.dedup_ms.saturating_mul(1_000_000).min(i64::MAX as u64) as i64;
+    let positive = |v: Option<f64>, what: &str| match v {
+        Some(x) if !(x.is_finite() && x > 0.0) => Err(Fail::Usage(format!(
+            "{what} must be a positive number of seconds"
+        ))),
+        _ => Ok(v.map(std::time::Duration::from_secs_f64)),
+    };
+    let duration = positive(a.duration, "--duration")?;
+    let interval = positive(a.interval, "--interval")?;
+    if interval.is_some() && a.an.json.as_deref().map_or(true, |j| j == "-") {
+        return Err(Fail::Usage("--interval needs --json FILE".into()));
+    }
+    let opts = lanterne::source::live::LiveOptions {
+        snaplen: a.snaplen,
+        buffer_mb: a.buffer_mb,
+        promisc: !a.no_promisc,
+        immediate: a.immediate,
+        bpf: a.bpf.clone(),
+    };
+    let mut lives = Vec::new();
+    for (n, i) in a.interfaces.iter().enumerate() {
+        if a.interfaces[..n].contains(i) {
+            return Err(Fail::Usage(format!("interface {i} given twice")));
+        }
+        lives.push(lanterne::source::live::open(i, &opts).map_err(Fail::Runtime)?);
+    }
+    install_signal_handlers();
+    let facts_out = p.facts_out.take();
+    let inputs: Vec<String> = a.interfaces.iter().map(|i| format!("live:{i}")).collect();
+    let started = std::time::Instant::now();
+    let mut snapshot_errors = 0u64;
+    let mut write_snapshot = |t: lanterne::capture::Tick<'_>| {
+        if HANGUP.swap(false, Ordering::Relaxed) {
+            eprintln!("lanterne: SIGHUP: reloading signatures and policy is not supported yet; counting goes on");
+        }
+        let Some(path) = a.an.json.as_deref() else {
+            return;
+        };
+        let s = summary_of(
+            &p,
+            t.agg,
+            &inputs,
+            t.stats,
+            (t.drops.kernel, t.drops.interface),
+            &[],
+        );
+        if let Err(e) = write_whole(path, summary_text(&s).as_bytes()) {
+            snapshot_errors += 1;
+            if snapshot_errors == 1 {
+                eprintln!("lanterne: snapshot: {e}");
+            }
+        }
+    };
+    let live = lanterne::capture::run(
+        lives,
+        &p.cfg,
+        &p.catalog,
+        p.agg_opts.clone(),
+        facts_out,
+        lanterne::capture::Limits {
+            duration,
+            count: a.count,
+        },
+        &STOP,
+        interval.map(|every| {
+            (
+                every,
+                &mut write_snapshot as &mut dyn FnMut(lanterne::capture::Tick<'_>),
+            )
+        }),
+    );
+    if HANGUP.load(Ordering::Relaxed) {
+        eprintln!("lanterne: SIGHUP: reloading signatures and policy is not supported yet; counting went on");
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    for e in &live.analysis.read_errors {
+        eprintln!("lanterne: {e}");
+    }
+    if !a.an.quiet {
+        let d = live.drops;
+        eprintln!(
+            "lanterne: {} frames received by the kernel filter, {} dropped by the kernel, {} by the interface, {} duplicates",
+            d.received, d.kernel, d.interface, live.analysis.stats.duplicates
+        );
+    }
+    Ok(finish(
+        &a.an,
+        &p,
+        live.analysis,
+        &inputs,
+        (live.drops.kernel, live.drops.interface),
+        elapsed,
+    ))
 }
 
 fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {

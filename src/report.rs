@@ -249,6 +249,21 @@ impl Aggregator {
         }
     }
 
+    /// A copy of the aggregates, writing no events and keeping no
+    /// distributions: live snapshots add the open flows to it.
+    pub fn snapshot(&self) -> Aggregator {
+        Aggregator {
+            internal: self.internal.clone(),
+            bucket_ns: self.bucket_ns,
+            services: self.services.clone(),
+            hosts: self.hosts.clone(),
+            events: None,
+            events_error: None,
+            distributions: None,
+            ..*self
+        }
+    }
+
     pub fn is_internal(&self, ip: &IpAddr) -> bool {
         self.internal.iter().any(|c| c.contains(ip))
     }
@@ -691,6 +706,7 @@ impl Aggregator {
                 "end": st.last_ns.map(rfc3339),
                 "packets": st.packets,
                 "bytes": st.bytes,
+                "duplicates": st.duplicates,
                 "flows": self.flows_total,
                 "flows_external": self.flows_external,
                 "non_ip_packets": st.non_ip,

@@ -8,6 +8,10 @@ pub struct Stats {
     pub packets: u64,
     /// Frame bytes on the wire (original length).
     pub bytes: u64,
+    /// Frames dropped as copies of a frame seen just before (live capture
+    /// from overlapping mirror sessions, see [`crate::dedup`]); not in
+    /// `packets` or `bytes`.
+    pub duplicates: u64,
     pub first_ns: Option<i64>,
     pub last_ns: Option<i64>,
     pub flows: u64,
@@ -63,6 +67,7 @@ impl Stats {
     pub fn merge(&mut self, o: &Stats) {
         self.packets += o.packets;
         self.bytes += o.bytes;
+        self.duplicates += o.duplicates;
         if let Some(f) = o.first_ns {
             self.see_time(f);
         }

@@ -1,7 +1,8 @@
 //! Packet sources. A source yields captured frames with their link type and
 //! capture time; the analysis does not care where they come from. Files are
 //! read by the pure-Rust reader in [`pcapfile`] (chosen by measurement, see
-//! BENCHMARKS.md); live capture through libpcap plugs in behind the same trait.
+//! BENCHMARKS.md); live capture goes through libpcap in [`live`].
+pub mod live;
 pub mod pcapfile;
 
 pub use pcapfile::{PacketLoc, PcapReader, RawPacket, ReadError};

@@ -1,0 +1,183 @@
+//! Live analysis: one capture thread per interface (see [`crate::source::live`])
+//! feeds one engine, so the flows of every interface meet in one flow table.
+//!
+//! The engine's clock is the capture time of the frames, as for files. When
+//! the link is quiet the clock also follows the wall clock (less a margin for
+//! frames still in flight), so idle flows end and their events are written
+//! without waiting for the next packet.
+//!
+//! Stopping (a signal, `--duration`, `--count`, or every interface gone)
+//! loses nothing: the capture threads send what they hold, the engine ends
+//! the flows still open, and the caller writes the final summary.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{sync_channel, RecvTimeoutError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::engine::{Config, Engine};
+use crate::pipeline::Analysis;
+use crate::report::{AggOptions, Aggregator};
+use crate::signatures::Catalog;
+use crate::source::live::{self, IfaceCounters, Live};
+use crate::source::RawPacket;
+use crate::stats::Stats;
+
+/// When a capture stops by itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Wall time.
+    pub duration: Option<Duration>,
+    /// Frames analysed (duplicates included).
+    pub count: Option<u64>,
+}
+
+/// Drop counters summed over the interfaces (libpcap's `pcap_stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Drops {
+    /// Frames libpcap received (after the BPF filter).
+    pub received: u64,
+    /// No room in the kernel buffer: the analysis fell behind.
+    pub kernel: u64,
+    /// Dropped by the interface or its driver.
+    pub interface: u64,
+}
+
+/// What the periodic callback sees: the aggregates as if every open flow
+/// ended now (the open flows stay open), and the counters.
+pub struct Tick<'a> {
+    pub agg: &'a Aggregator,
+    pub stats: &'a Stats,
+    pub drops: Drops,
+    pub active_flows: usize,
+    pub latency: Option<&'a hdrhistogram::Histogram<u64>>,
+}
+
+/// A live run's results: as for files, plus the drops and one line per
+/// interface that stopped early.
+pub struct LiveAnalysis {
+    pub analysis: Analysis,
+    pub drops: Drops,
+}
+
+/// The periodic callback and its period.
+pub type OnTick<'f> = (Duration, &'f mut dyn FnMut(Tick<'_>));
+
+/// Frames still in flight (in a batch or the channel) are at most this old
+/// when the wall clock moves the engine's clock on.
+const CLOCK_MARGIN_NS: i64 = 2_000_000_000;
+
+fn wall_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
+}
+
+fn drops(counters: &[IfaceCounters]) -> Drops {
+    let mut d = Drops::default();
+    for c in counters {
+        d.received += c.received.load(Ordering::Relaxed);
+        d.kernel += c.dropped_kernel.load(Ordering::Relaxed);
+        d.interface += c.dropped_interface.load(Ordering::Relaxed);
+    }
+    d
+}
+
+/// Captures on `lives` until `stop` is set or a limit is reached; calls
+/// `tick` every `every` with a snapshot.
+#[allow(clippy::too_many_arguments)]
+pub fn run(
+    lives: Vec<Live>,
+    cfg: &Config,
+    catalog: &Catalog,
+    agg_opts: AggOptions,
+    facts_out: Option<Box<dyn std::io::Write + Send>>,
+    limits: Limits,
+    stop: &AtomicBool,
+    mut tick: Option<OnTick<'_>>,
+) -> LiveAnalysis {
+    let counters: Vec<IfaceCounters> = lives.iter().map(|_| IfaceCounters::default()).collect();
+    let cap_stop = AtomicBool::new(false);
+    let mut engine = Engine::new(cfg.clone(), catalog, facts_out);
+    let mut agg = Aggregator::new(agg_opts);
+    std::thread::scope(|s| {
+        let (tx, rx) = sync_channel(64);
+        for (i, live) in lives.into_iter().enumerate() {
+            let tx = tx.clone();
+            let c = &counters[i];
+            let st = &cap_stop;
+            std::thread::Builder::new()
+                .name(format!("capture-{i}"))
+                .spawn_scoped(s, move || live::run(live, i, tx, st, c))
+                .expect("spawn a capture thread");
+        }
+        drop(tx);
+        let started = Instant::now();
+        let mut next_tick = tick.as_ref().map(|(every, _)| started + *every);
+        let mut frames = 0u64;
+        let mut stopping = false;
+        loop {
+            let limit_hit = limits.duration.is_some_and(|d| started.elapsed() >= d)
+                || limits.count.is_some_and(|c| frames >= c);
+            if !stopping && (stop.load(Ordering::Relaxed) || limit_hit) {
+                stopping = true;
+                cap_stop.store(true, Ordering::Relaxed);
+            }
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(batch) => {
+                    for f in &batch.frames {
+                        if limits.count.is_some_and(|c| frames >= c) {
+                            break;
+                        }
+                        frames += 1;
+                        let raw = RawPacket {
+                            ts_ns: f.ts_ns,
+                            linktype: batch.linktype,
+                            data: batch.data(f),
+                            orig_len: f.orig_len,
+                            frame: frames,
+                        };
+                        engine.process(&raw, &mut agg);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if !stopping {
+                        engine.advance_clock(wall_ns().saturating_sub(CLOCK_MARGIN_NS), &mut agg);
+                    }
+                }
+                // Every capture thread ended: stopped, or its interface is gone.
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if let (Some(at), Some((every, f))) = (next_tick, tick.as_mut()) {
+                if Instant::now() >= at {
+                    let mut snap = agg.snapshot();
+                    engine.snapshot(&mut snap);
+                    f(Tick {
+                        agg: &snap,
+                        stats: &engine.stats,
+                        drops: drops(&counters),
+                        active_flows: engine.active_flows(),
+                        latency: engine.latency.as_ref(),
+                    });
+                    next_tick = Some(Instant::now() + *every);
+                }
+            }
+        }
+    });
+    engine.flush(&mut agg);
+    let read_errors: Vec<String> = counters
+        .iter()
+        .filter_map(|c| c.error.lock().ok().and_then(|e| e.clone()))
+        .collect();
+    LiveAnalysis {
+        drops: drops(&counters),
+        analysis: Analysis {
+            stats: engine.stats.clone(),
+            facts_error: engine.facts_error(),
+            latency: engine.latency.take(),
+            agg,
+            read_errors,
+            threads: 1,
+            workers: Vec::new(),
+        },
+    }
+}

@@ -1,0 +1,312 @@
+//! Live capture on real interfaces: veth pairs whose far ends live in a
+//! network namespace, traffic replayed into them with tcpreplay at top speed
+//! while `lanterne capture` listens on the near ends, stopped with SIGTERM,
+//! and compared with `lanterne read` on the same files.
+//!
+//! These tests need root, iproute2 and tcpreplay (`.ci/run` installs them and
+//! runs as root). Elsewhere each test prints a line starting with "SKIPPED"
+//! and passes.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+/// A veth pair: `near` in this namespace (where lanterne captures), `far`
+/// in namespace `ns` (where tcpreplay sends). Removed on drop.
+struct Veth {
+    ns: String,
+    near: String,
+    far: String,
+}
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.near])
+            .output();
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+    }
+}
+
+fn sh(args: &[&str]) -> Result<(), String> {
+    let o = Command::new(args[0])
+        .args(&args[1..])
+        .output()
+        .map_err(|e| format!("{}: {e}", args[0]))?;
+    if o.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ))
+    }
+}
+
+/// A namespace and a veth pair named after `tag`, or None (with a SKIPPED
+/// line) where this machine cannot make them.
+fn veth(tag: &str) -> Option<Veth> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("SKIPPED: live capture tests need root (network namespaces, raw sockets)");
+        return None;
+    }
+    for tool in ["ip", "tcpreplay"] {
+        if Command::new(tool).arg("-V").output().is_err()
+            && Command::new(tool).arg("--version").output().is_err()
+        {
+            eprintln!("SKIPPED: {tool} is not installed");
+            return None;
+        }
+    }
+    let id = std::process::id() % 100_000;
+    let v = Veth {
+        ns: format!("lnt-{tag}-{id}"),
+        near: format!("ln{tag}{id}"),
+        far: format!("lf{tag}{id}"),
+    };
+    let setup = || -> Result<(), String> {
+        sh(&["ip", "netns", "add", &v.ns])?;
+        sh(&[
+            "ip", "link", "add", &v.near, "type", "veth", "peer", "name", &v.far,
+        ])?;
+        sh(&["ip", "link", "set", &v.far, "netns", &v.ns])?;
+        // No IPv6 on either end: the kernel would send its own router and
+        // neighbour solicitations, which are not in the replayed files.
+        let _ = sh(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{}.disable_ipv6=1", v.near),
+        ]);
+        let _ = sh(&[
+            "ip",
+            "netns",
+            "exec",
+            &v.ns,
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{}.disable_ipv6=1", v.far),
+        ]);
+        sh(&["ip", "link", "set", &v.near, "mtu", "9000", "up"])?;
+        sh(&[
+            "ip", "-n", &v.ns, "link", "set", &v.far, "mtu", "9000", "up",
+        ])?;
+        Ok(())
+    };
+    match setup() {
+        Ok(()) => Some(v),
+        Err(e) => {
+            eprintln!("SKIPPED: cannot set up a veth pair in a namespace: {e}");
+            None
+        }
+    }
+}
+
+/// `lanterne capture` on `ifaces`, writing a snapshot every 0.2 s to `json`.
+fn start_capture(ifaces: &[&str], json: &Path, extra: &[&str]) -> Child {
+    let mut cmd = Command::new(bin());
+    cmd.arg("capture");
+    for i in ifaces {
+        cmd.args(["-i", i]);
+    }
+    cmd.args(["-q", "--json", json.to_str().unwrap(), "--interval", "0.2"])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().expect("start lanterne capture");
+    // The first snapshot means the interfaces are open and the capture runs.
+    wait_until(Duration::from_secs(20), || json.exists());
+    child
+}
+
+fn wait_until(limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
+    let t0 = Instant::now();
+    while t0.elapsed() < limit {
+        if ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+/// Replays `pcaps` from the namespace end of `v` at top speed; returns the
+/// packets tcpreplay sent and its rate line.
+fn replay(v: &Veth, pcaps: &[&Path], extra: &[&str]) -> (u64, String) {
+    let mut args = vec![
+        "netns",
+        "exec",
+        &v.ns,
+        "tcpreplay",
+        "--topspeed",
+        "-i",
+        &v.far,
+    ];
+    args.extend_from_slice(extra);
+    let paths: Vec<String> = pcaps.iter().map(|p| p.display().to_string()).collect();
+    args.extend(paths.iter().map(String::as_str));
+    let o = Command::new("ip")
+        .args(&args)
+        .output()
+        .expect("run tcpreplay");
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "tcpreplay failed: {out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let sent = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Successful packets:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("tcpreplay's packet count");
+    let rate = out
+        .lines()
+        .find(|l| l.contains("pps"))
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    (sent, rate)
+}
+
+/// Waits for the snapshots to show `packets` analysed frames (plus
+/// duplicates), then stops the capture with `signal`; returns the final
+/// summary.
+fn stop_capture(mut child: Child, json: &Path, packets: u64, signal: libc::c_int) -> Value {
+    let seen = |j: &Value| {
+        j["capture"]["packets"].as_u64().unwrap_or(0)
+            + j["capture"]["duplicates"].as_u64().unwrap_or(0)
+    };
+    wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(json)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|j| seen(&j) >= packets)
+    });
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait for lanterne") {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "capture did not stop on signal {signal}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut err);
+    }
+    assert_eq!(status.code(), Some(0), "capture exit status; stderr: {err}");
+    read_json(json)
+}
+
+/// `keys` of each element of the array `a`, as one array per element.
+fn pick(a: &Value, keys: &[&str], inner: Option<&dyn Fn(&Value) -> Value>) -> Vec<Value> {
+    a.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let mut v: Vec<Value> = keys.iter().map(|k| x[*k].clone()).collect();
+            if let Some(f) = inner {
+                v.push(f(x));
+            }
+            Value::Array(v)
+        })
+        .collect()
+}
+
+/// What must be equal between a live capture and a read of the same file:
+/// totals, visibility, and per service and per host the flows and bytes.
+fn comparable(s: &Value) -> Value {
+    let c = &s["capture"];
+    let host_services = |h: &Value| {
+        let keys = ["id", "flows", "bytes_up", "bytes_down", "names"];
+        Value::Array(pick(&h["services"], &keys, None))
+    };
+    serde_json::json!({
+        "packets": c["packets"], "bytes": c["bytes"], "flows": c["flows"],
+        "flows_external": c["flows_external"], "non_ip": c["non_ip_packets"],
+        "undecodable": c["undecodable"], "visibility": s["visibility"],
+        "services": pick(&s["services"], &["id", "hosts", "flows", "bytes_up", "bytes_down", "via"], None),
+        "hosts": pick(&s["hosts"], &["host", "flows", "bytes_up", "bytes_down"], Some(&host_services)),
+    })
+}
+
+fn assert_no_drops(live: &Value) {
+    let d = &live["capture"]["drops"];
+    assert_eq!(d["kernel"], 0, "kernel drops");
+    assert_eq!(d["interface"], 0, "interface drops");
+}
+
+/// Generated traffic with everything the analysis looks at (IPv6, split
+/// ClientHellos and QUIC Initials, ECH, names only DNS gives, CNAME chains,
+/// DoH), over 20 s of capture time so that top-speed replay does not change
+/// which flows time out or which DNS answers are still valid.
+fn traffic(dir: &Path) -> Option<PathBuf> {
+    generate(
+        dir,
+        "live.pcap",
+        &[
+            "--flows",
+            "1500",
+            "--seed",
+            "11",
+            "--duration",
+            "20",
+            "--modern",
+        ],
+    )
+}
+
+#[test]
+fn live_capture_equals_read_at_top_speed() {
+    let Some(v) = veth("a") else { return };
+    let dir = scratch("live-equal");
+    let Some(pcap) = traffic(&dir) else { return };
+    let chatgpt = data("corpus/pcap/ai__chatgpt-browser_frames-0001-0500.pcapng");
+    for (name, file, services) in [
+        ("generated", pcap.as_path(), 8),
+        ("chatgpt", chatgpt.as_path(), 1),
+    ] {
+        let json = dir.join(format!("live-{name}.json"));
+        // No duplicate detection here: at top speed the file's own TCP
+        // retransmissions (exact copies, seconds apart in capture time) come
+        // microseconds apart, as copies from two mirror sessions would.
+        let child = start_capture(&[&v.near], &json, &["--dedup-ms", "0"]);
+        let (sent, rate) = replay(&v, &[file], &[]);
+        let live = stop_capture(child, &json, sent, libc::SIGTERM);
+        eprintln!("{name}: replayed {sent} packets, {rate}");
+        let read = summary_of(&[file], &["--threads", "1"], &dir, "read");
+        assert_eq!(
+            live["capture"]["packets"].as_u64(),
+            Some(sent),
+            "{name}: packets"
+        );
+        assert_eq!(
+            comparable(&live),
+            comparable(&read),
+            "{name}: live differs from read"
+        );
+        assert!(
+            read["services"].as_array().unwrap().len() >= services,
+            "{name}: services found"
+        );
+        assert_no_drops(&live);
+        assert_eq!(live["capture"]["duplicates"], 0, "{name}: duplicates");
+        assert_eq!(
+            live["inputs"],
+            serde_json::json!([format!("live:{}", v.near)])
+        );
+    }
+}
