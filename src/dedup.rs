@@ -10,40 +10,73 @@
 //! is left out for the same reason. A retransmission is not a duplicate: its
 //! IPv4 identification (or, over IPv6, its TCP timestamp) differs.
 //!
-//! The memory is a direct-mapped table of 64 k entries (1 MiB): a frame
-//! whose entry was overwritten by another frame in the meantime is not
-//! recognised (a missed duplicate is counted twice, as without the table); a
-//! false match needs two different frames with the same 64-bit hash.
+//! The copies of a frame reach the analysis in different batches when they
+//! come from different interfaces, so the later copy may be analysed first:
+//! a frame is remembered for the window plus [`REORDER_NS`] of capture time
+//! after the newest frame seen, and two copies match when their capture times
+//! differ by less than the window, whichever came first. At most
+//! [`MAX_REMEMBERED`] frames are remembered (the oldest are forgotten first),
+//! which bounds the memory at about 50 MiB whatever the traffic.
 
+use std::collections::VecDeque;
 use std::hash::Hasher;
+
+use rustc_hash::FxHashMap;
 
 use crate::decode::linktype;
 
-const SLOTS: usize = 1 << 16;
+/// How far out of capture-time order the copies of a frame can be analysed
+/// (batches of different interfaces: the kernel hands a block over at most
+/// 100 ms late, a batch waits at most 20 ms).
+pub const REORDER_NS: i64 = 500_000_000;
+/// Frames remembered at most.
+pub const MAX_REMEMBERED: usize = 1 << 20;
 
 /// Duplicate detection for live capture (see the module documentation).
 pub struct Dedup {
     window_ns: i64,
-    /// (hash, capture time) of the last frame seen per slot.
-    table: Vec<(u64, i64)>,
+    /// Content hash → capture time of the first copy.
+    seen: FxHashMap<u64, i64>,
+    /// The same, in the order they were remembered (for forgetting).
+    order: VecDeque<(i64, u64)>,
+    newest: i64,
 }
 
 impl Dedup {
     pub fn new(window_ns: i64) -> Self {
         Dedup {
             window_ns,
-            table: vec![(0, i64::MIN); SLOTS],
+            seen: FxHashMap::default(),
+            order: VecDeque::new(),
+            newest: i64::MIN,
         }
     }
 
-    /// True if the same frame was seen less than the window before `ts`;
-    /// remembers it either way.
+    /// True if a copy of this frame was seen within the window of `ts`
+    /// (before or after it); remembers the frame otherwise.
     pub fn is_duplicate(&mut self, link: u32, frame: &[u8], ts: i64) -> bool {
         let h = content_hash(link, frame);
-        let slot = &mut self.table[(h as usize) & (SLOTS - 1)];
-        let dup = slot.0 == h && ts.saturating_sub(slot.1) < self.window_ns && ts >= slot.1;
-        *slot = (h, ts);
-        dup
+        self.newest = self.newest.max(ts);
+        let horizon = self
+            .newest
+            .saturating_sub(self.window_ns.saturating_add(REORDER_NS));
+        while let Some(&(t, k)) = self.order.front() {
+            if t >= horizon && self.order.len() < MAX_REMEMBERED {
+                break;
+            }
+            self.order.pop_front();
+            if self.seen.get(&k) == Some(&t) {
+                self.seen.remove(&k);
+            }
+        }
+        if let Some(&t) = self.seen.get(&h) {
+            if ts.abs_diff(t) < self.window_ns.unsigned_abs() {
+                return true;
+            }
+        }
+        self.seen.insert(h, ts);
+        self.order.push_back((ts, h));
+        false
     }
 }
 
@@ -82,9 +115,7 @@ fn content_hash(link: u32, frame: &[u8]) -> u64 {
     h.write(&head[..n]);
     h.write(l3.get(n..).unwrap_or_default());
     h.write_usize(l3.len());
-    // Fx's low bits are weak: fold the high half in (the slot comes from them).
-    let x = h.finish();
-    x ^ (x >> 29)
+    h.finish()
 }
 
 #[cfg(test)]
@@ -98,8 +129,27 @@ mod tests {
         let mut d = Dedup::new(50_000_000);
         assert!(!d.is_duplicate(linktype::ETHERNET, &f, 1_000_000_000));
         assert!(d.is_duplicate(linktype::ETHERNET, &f, 1_000_010_000));
-        // Later than the window after the last copy: a new packet.
+        // Later than the window after the first copy: a new packet.
         assert!(!d.is_duplicate(linktype::ETHERNET, &f, 1_100_000_000));
+        // A copy analysed before the frame it copies (another interface's
+        // batch came first) still matches.
+        let g = eth_ipv4_tcp([10, 0, 0, 2], [1, 2, 3, 4], 40001, 443, 7, 0x18, b"later");
+        assert!(!d.is_duplicate(linktype::ETHERNET, &g, 2_000_000_000));
+        assert!(d.is_duplicate(linktype::ETHERNET, &g, 1_999_999_000));
+    }
+
+    #[test]
+    fn memory_is_bounded_and_old_frames_are_forgotten() {
+        let mut d = Dedup::new(10_000_000);
+        for i in 0..(MAX_REMEMBERED as u32 + 1000) {
+            let f = eth_ipv4_tcp([10, 0, 0, 1], [1, 2, 3, 4], 40000, 443, i, 0x10, b"");
+            assert!(!d.is_duplicate(linktype::ETHERNET, &f, 1_000_000_000));
+        }
+        assert!(d.order.len() <= MAX_REMEMBERED && d.seen.len() <= MAX_REMEMBERED);
+        // Capture time moves on: everything older than the horizon goes.
+        let f = eth_ipv4_tcp([10, 0, 0, 9], [1, 2, 3, 4], 40000, 443, 0, 0x10, b"");
+        assert!(!d.is_duplicate(linktype::ETHERNET, &f, 10_000_000_000));
+        assert_eq!(d.order.len(), 1);
     }
 
     #[test]

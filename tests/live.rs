@@ -16,19 +16,24 @@ use std::time::{Duration, Instant};
 use common::*;
 use serde_json::Value;
 
-/// A veth pair: `near` in this namespace (where lanterne captures), `far`
-/// in namespace `ns` (where tcpreplay sends). Removed on drop.
-struct Veth {
+/// Veth pairs: the `near` ends in this namespace (where lanterne captures),
+/// the `far` ends in namespace `ns` (where tcpreplay sends). Removed on drop.
+struct Veths {
     ns: String,
-    near: String,
-    far: String,
+    near: Vec<String>,
+    far: Vec<String>,
+    /// One live test at a time: replays at top speed side by side on two
+    /// cores would measure each other.
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
-impl Drop for Veth {
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl Drop for Veths {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.near])
-            .output();
+        for n in &self.near {
+            let _ = Command::new("ip").args(["link", "del", n]).output();
+        }
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
     }
 }
@@ -49,60 +54,48 @@ fn sh(args: &[&str]) -> Result<(), String> {
     }
 }
 
-/// A namespace and a veth pair named after `tag`, or None (with a SKIPPED
-/// line) where this machine cannot make them.
-fn veth(tag: &str) -> Option<Veth> {
+/// A namespace and `n` veth pairs named after `tag`, or None (with a
+/// SKIPPED line) where this machine cannot make them.
+fn veths(tag: &str, n: usize) -> Option<Veths> {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("SKIPPED: live capture tests need root (network namespaces, raw sockets)");
         return None;
     }
-    for tool in ["ip", "tcpreplay"] {
-        if Command::new(tool).arg("-V").output().is_err()
-            && Command::new(tool).arg("--version").output().is_err()
-        {
+    for tool in ["ip", "tcpreplay", "tcpprep"] {
+        if Command::new(tool).arg("-V").output().is_err() {
             eprintln!("SKIPPED: {tool} is not installed");
             return None;
         }
     }
     let id = std::process::id() % 100_000;
-    let v = Veth {
+    let v = Veths {
         ns: format!("lnt-{tag}-{id}"),
-        near: format!("ln{tag}{id}"),
-        far: format!("lf{tag}{id}"),
+        near: (0..n).map(|i| format!("ln{tag}{i}-{id}")).collect(),
+        far: (0..n).map(|i| format!("lf{tag}{i}-{id}")).collect(),
+        _serial: SERIAL.lock().unwrap_or_else(|p| p.into_inner()),
     };
     let setup = || -> Result<(), String> {
         sh(&["ip", "netns", "add", &v.ns])?;
-        sh(&[
-            "ip", "link", "add", &v.near, "type", "veth", "peer", "name", &v.far,
-        ])?;
-        sh(&["ip", "link", "set", &v.far, "netns", &v.ns])?;
-        // No IPv6 on either end: the kernel would send its own router and
-        // neighbour solicitations, which are not in the replayed files.
-        let _ = sh(&[
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{}.disable_ipv6=1", v.near),
-        ]);
-        let _ = sh(&[
-            "ip",
-            "netns",
-            "exec",
-            &v.ns,
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{}.disable_ipv6=1", v.far),
-        ]);
-        sh(&["ip", "link", "set", &v.near, "mtu", "9000", "up"])?;
-        sh(&[
-            "ip", "-n", &v.ns, "link", "set", &v.far, "mtu", "9000", "up",
-        ])?;
+        for (near, far) in v.near.iter().zip(&v.far) {
+            sh(&[
+                "ip", "link", "add", near, "type", "veth", "peer", "name", far,
+            ])?;
+            sh(&["ip", "link", "set", far, "netns", &v.ns])?;
+            // No IPv6 on either end: the kernel would send its own router
+            // and neighbour solicitations, which are not in the replayed files.
+            let off = |i: &str| format!("net.ipv6.conf.{i}.disable_ipv6=1");
+            let _ = sh(&["sysctl", "-qw", &off(near)]);
+            let _ = sh(&["ip", "netns", "exec", &v.ns, "sysctl", "-qw", &off(far)]);
+            sh(&["ip", "link", "set", near, "mtu", "9000", "up"])?;
+            sh(&["ip", "-n", &v.ns, "link", "set", far, "mtu", "9000", "up"])?;
+        }
         Ok(())
     };
     match setup() {
         Ok(()) => Some(v),
         Err(e) => {
-            eprintln!("SKIPPED: cannot set up a veth pair in a namespace: {e}");
+            eprintln!("SKIPPED: cannot set up veth pairs in a namespace: {e}");
             None
         }
     }
@@ -136,9 +129,10 @@ fn wait_until(limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
     false
 }
 
-/// Replays `pcaps` from the namespace end of `v` at top speed; returns the
-/// packets tcpreplay sent and its rate line.
-fn replay(v: &Veth, pcaps: &[&Path], extra: &[&str]) -> (u64, String) {
+/// Replays `pcaps` from the namespace end of `v`'s first pair at top speed
+/// (`extra`: more tcpreplay options); returns the packets tcpreplay sent (on
+/// every interface) and its rate line.
+fn replay(v: &Veths, pcaps: &[&Path], extra: &[&str]) -> (u64, String) {
     let mut args = vec![
         "netns",
         "exec",
@@ -146,7 +140,7 @@ fn replay(v: &Veth, pcaps: &[&Path], extra: &[&str]) -> (u64, String) {
         "tcpreplay",
         "--topspeed",
         "-i",
-        &v.far,
+        &v.far[0],
     ];
     args.extend_from_slice(extra);
     let paths: Vec<String> = pcaps.iter().map(|p| p.display().to_string()).collect();
@@ -161,11 +155,12 @@ fn replay(v: &Veth, pcaps: &[&Path], extra: &[&str]) -> (u64, String) {
         "tcpreplay failed: {out}{}",
         String::from_utf8_lossy(&o.stderr)
     );
+    // (One "Successful packets" line per interface.)
     let sent = out
         .lines()
-        .find_map(|l| l.trim().strip_prefix("Successful packets:"))
-        .and_then(|n| n.trim().parse().ok())
-        .expect("tcpreplay's packet count");
+        .filter_map(|l| l.trim().strip_prefix("Successful packets:"))
+        .map(|n| n.trim().parse::<u64>().expect("tcpreplay's packet count"))
+        .sum();
     let rate = out
         .lines()
         .find(|l| l.contains("pps"))
@@ -271,7 +266,7 @@ fn traffic(dir: &Path) -> Option<PathBuf> {
 
 #[test]
 fn live_capture_equals_read_at_top_speed() {
-    let Some(v) = veth("a") else { return };
+    let Some(v) = veths("a", 1) else { return };
     let dir = scratch("live-equal");
     let Some(pcap) = traffic(&dir) else { return };
     let chatgpt = data("corpus/pcap/ai__chatgpt-browser_frames-0001-0500.pcapng");
@@ -283,7 +278,7 @@ fn live_capture_equals_read_at_top_speed() {
         // No duplicate detection here: at top speed the file's own TCP
         // retransmissions (exact copies, seconds apart in capture time) come
         // microseconds apart, as copies from two mirror sessions would.
-        let child = start_capture(&[&v.near], &json, &["--dedup-ms", "0"]);
+        let child = start_capture(&[&v.near[0]], &json, &["--dedup-ms", "0"]);
         let (sent, rate) = replay(&v, &[file], &[]);
         let live = stop_capture(child, &json, sent, libc::SIGTERM);
         eprintln!("{name}: replayed {sent} packets, {rate}");
@@ -306,7 +301,207 @@ fn live_capture_equals_read_at_top_speed() {
         assert_eq!(live["capture"]["duplicates"], 0, "{name}: duplicates");
         assert_eq!(
             live["inputs"],
-            serde_json::json!([format!("live:{}", v.near)])
+            serde_json::json!([format!("live:{}", v.near[0])])
         );
     }
+}
+
+/// Plain generated traffic (no retransmissions, which at top speed would
+/// look like mirror duplicates).
+fn plain_traffic(dir: &Path) -> Option<PathBuf> {
+    generate(
+        dir,
+        "plain.pcap",
+        &["--flows", "1500", "--seed", "12", "--duration", "20"],
+    )
+}
+
+/// Both directions of a TAP on two ports: client-to-server frames on one
+/// interface, server-to-client on the other, merged into one flow table.
+#[test]
+fn tap_directions_on_two_interfaces_meet_in_one_flow_table() {
+    let Some(v) = veths("t", 2) else { return };
+    let dir = scratch("live-tap");
+    let Some(pcap) = plain_traffic(&dir) else {
+        return;
+    };
+    let cache = dir.join("split.cache");
+    sh(&[
+        "tcpprep",
+        "--auto=client",
+        "--pcap",
+        pcap.to_str().unwrap(),
+        "--cachefile",
+        cache.to_str().unwrap(),
+    ])
+    .expect("tcpprep");
+    let json = dir.join("live.json");
+    let child = start_capture(&[&v.near[0], &v.near[1]], &json, &[]);
+    let (sent, rate) = replay(
+        &v,
+        &[&pcap],
+        &["-c", cache.to_str().unwrap(), "-I", &v.far[1]],
+    );
+    let live = stop_capture(child, &json, sent, libc::SIGINT);
+    eprintln!("two interfaces: replayed {sent} packets, {rate}");
+    let read = summary_of(&[&pcap], &["--threads", "1"], &dir, "read");
+    assert_eq!(comparable(&live), comparable(&read));
+    assert_no_drops(&live);
+    assert_eq!(live["capture"]["duplicates"], 0);
+}
+
+/// Two overlapping mirror sessions: every frame the namespace sends is also
+/// copied by the kernel (tc mirred) to a second interface, microseconds
+/// later. Capturing both counts each packet once, and the copies apart.
+#[test]
+fn mirror_duplicates_are_counted_once() {
+    let Some(v) = veths("d", 2) else { return };
+    let dir = scratch("live-dedup");
+    let Some(pcap) = plain_traffic(&dir) else {
+        return;
+    };
+    // The `bpf` classifier with "accept all" (matchall is not in every kernel).
+    let mirror = sh(&["tc", "qdisc", "add", "dev", &v.near[0], "ingress"]).and_then(|_| {
+        sh(&[
+            "tc",
+            "filter",
+            "add",
+            "dev",
+            &v.near[0],
+            "parent",
+            "ffff:",
+            "protocol",
+            "all",
+            "bpf",
+            "bytecode",
+            "1,6 0 0 4294967295",
+            "action",
+            "mirred",
+            "egress",
+            "mirror",
+            "dev",
+            &v.near[1],
+        ])
+    });
+    if let Err(e) = mirror {
+        eprintln!("SKIPPED: cannot mirror with tc: {e}");
+        return;
+    }
+    let json = dir.join("live.json");
+    let child = start_capture(&[&v.near[0], &v.near[1]], &json, &[]);
+    let (sent, rate) = replay(&v, &[&pcap], &[]);
+    let live = stop_capture(child, &json, 2 * sent, libc::SIGTERM);
+    eprintln!("mirrored: replayed {sent} packets twice, {rate}");
+    let read = summary_of(&[&pcap], &["--threads", "1"], &dir, "read");
+    assert_eq!(live["capture"]["duplicates"].as_u64(), Some(sent));
+    assert_eq!(comparable(&live), comparable(&read));
+    assert_no_drops(&live);
+}
+
+/// `--count` and `--duration` end a capture by themselves, with the same
+/// outputs as a signal.
+#[test]
+fn count_and_duration_stop_the_capture() {
+    let Some(v) = veths("c", 1) else { return };
+    let dir = scratch("live-count");
+    let Some(pcap) = plain_traffic(&dir) else {
+        return;
+    };
+    let json = dir.join("count.json");
+    let child = start_capture(&[&v.near[0]], &json, &["--count", "1000"]);
+    replay(&v, &[&pcap], &[]);
+    let o = child.wait_with_output().expect("capture ends by itself");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(read_json(&json)["capture"]["packets"], 1000);
+
+    let json = dir.join("duration.json");
+    let t0 = Instant::now();
+    let o = run(&[
+        "capture",
+        "-i",
+        &v.near[0],
+        "-q",
+        "--duration",
+        "1",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(t0.elapsed() >= Duration::from_secs(1));
+    assert_eq!(read_json(&json)["capture"]["packets"], 0);
+}
+
+/// Unknown interface, bad filter, no permission, and an interface that goes
+/// away during the capture: one clear line each; the counts so far are kept.
+#[test]
+fn capture_errors_are_clear_and_keep_the_counts() {
+    let Some(v) = veths("e", 1) else { return };
+    let dir = scratch("live-errors");
+    let err = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).to_string();
+
+    let o = run(&["capture", "-i", "no-such-if0", "-q"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        err(&o).contains("no-such-if0: no such interface (available: "),
+        "{}",
+        err(&o)
+    );
+    assert!(err(&o).contains(&v.near[0]), "{}", err(&o));
+
+    let o = run(&["capture", "-i", &v.near[0], "-q", "--bpf", "port nonsense"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("--bpf \"port nonsense\""), "{}", err(&o));
+
+    // As an unprivileged user (setpriv from util-linux).
+    let o = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(bin())
+        .args(["capture", "-i", &v.near[0], "-q", "--duration", "1"])
+        .output();
+    match o {
+        Ok(o) if o.status.code() == Some(1) => {
+            assert!(
+                err(&o).contains("setcap cap_net_raw,cap_net_admin+eip"),
+                "{}",
+                err(&o)
+            );
+        }
+        Ok(o) => panic!("unprivileged capture: {:?} {}", o.status, err(&o)),
+        Err(e) => eprintln!("SKIPPED (permission part): setpriv: {e}"),
+    }
+
+    // The interface disappears: the capture reports it and ends with what it
+    // counted (exit 1, as for a file that could not be read to the end).
+    let Some(pcap) = plain_traffic(&dir) else {
+        return;
+    };
+    let json = dir.join("gone.json");
+    let child = start_capture(&[&v.near[0]], &json, &[]);
+    let (sent, _) = replay(&v, &[&pcap], &[]);
+    wait_until(Duration::from_secs(20), || {
+        std::fs::read_to_string(&json)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+            .is_some_and(|j| j["capture"]["packets"].as_u64() == Some(sent))
+    });
+    sh(&["ip", "link", "del", &v.near[0]]).expect("remove the interface");
+    let o = child.wait_with_output().expect("capture ends");
+    assert_eq!(o.status.code(), Some(1), "{}", err(&o));
+    assert!(err(&o).contains("capture stopped"), "{}", err(&o));
+    assert_eq!(read_json(&json)["capture"]["packets"].as_u64(), Some(sent));
 }
