@@ -411,12 +411,7 @@ fn count_and_duration_stop_the_capture() {
     let child = start_capture(&[&v.near[0]], &json, &["--count", "1000"]);
     replay(&v, &[&pcap], &[]);
     let o = child.wait_with_output().expect("capture ends by itself");
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
     assert_eq!(read_json(&json)["capture"]["packets"], 1000);
 
     let json = dir.join("duration.json");
@@ -431,12 +426,7 @@ fn count_and_duration_stop_the_capture() {
         "--json",
         json.to_str().unwrap(),
     ]);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert_exit(&o, 0);
     assert!(t0.elapsed() >= Duration::from_secs(1));
     assert_eq!(read_json(&json)["capture"]["packets"], 0);
 }
