@@ -42,8 +42,10 @@ pub struct Drops {
     pub interface: u64,
 }
 
-/// What the periodic callback sees: the aggregates as if every open flow
-/// ended now (the open flows stay open), and the counters.
+/// What a periodic callback sees: the aggregates and the counters. For
+/// snapshots `agg` counts every open flow as if it ended now (the open flows
+/// stay open); for metrics it holds the ended flows only, so that counters
+/// only grow.
 pub struct Tick<'a> {
     pub agg: &'a Aggregator,
     pub stats: &'a Stats,
@@ -82,8 +84,17 @@ fn drops(counters: &[IfaceCounters]) -> Drops {
     d
 }
 
-/// Captures on `lives` until `stop` is set or a limit is reached; calls
-/// `tick` every `every` with a snapshot.
+/// Periodic callbacks of a live run.
+#[derive(Default)]
+pub struct Periodic<'f> {
+    /// Snapshots (open flows counted).
+    pub snapshot: Option<OnTick<'f>>,
+    /// Metrics (ended flows).
+    pub metrics: Option<OnTick<'f>>,
+}
+
+/// Captures on `lives` until `stop` is set or a limit is reached, calling
+/// the periodic callbacks.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
     lives: Vec<Live>,
@@ -93,7 +104,7 @@ pub fn run(
     facts_out: Option<Box<dyn std::io::Write + Send>>,
     limits: Limits,
     stop: &AtomicBool,
-    mut tick: Option<OnTick<'_>>,
+    mut periodic: Periodic<'_>,
 ) -> LiveAnalysis {
     let counters: Vec<IfaceCounters> = lives.iter().map(|_| IfaceCounters::default()).collect();
     let cap_stop = AtomicBool::new(false);
@@ -112,7 +123,11 @@ pub fn run(
         }
         drop(tx);
         let started = Instant::now();
-        let mut next_tick = tick.as_ref().map(|(every, _)| started + *every);
+        let mut next_snapshot = periodic
+            .snapshot
+            .as_ref()
+            .map(|(every, _)| started + *every);
+        let mut next_metrics = periodic.metrics.as_ref().map(|_| started);
         let mut frames = 0u64;
         let mut stopping = false;
         loop {
@@ -147,18 +162,28 @@ pub fn run(
                 // Every capture thread ended: stopped, or its interface is gone.
                 Err(RecvTimeoutError::Disconnected) => break,
             }
-            if let (Some(at), Some((every, f))) = (next_tick, tick.as_mut()) {
-                if Instant::now() >= at {
+            let now = Instant::now();
+            let tick = |agg: &Aggregator, f: &mut dyn FnMut(Tick<'_>)| {
+                f(Tick {
+                    agg,
+                    stats: &engine.stats,
+                    drops: drops(&counters),
+                    active_flows: engine.active_flows(),
+                    latency: engine.latency.as_ref(),
+                })
+            };
+            if let (Some(at), Some((every, f))) = (next_snapshot, periodic.snapshot.as_mut()) {
+                if now >= at {
                     let mut snap = agg.snapshot();
                     engine.snapshot(&mut snap);
-                    f(Tick {
-                        agg: &snap,
-                        stats: &engine.stats,
-                        drops: drops(&counters),
-                        active_flows: engine.active_flows(),
-                        latency: engine.latency.as_ref(),
-                    });
-                    next_tick = Some(Instant::now() + *every);
+                    tick(&snap, *f);
+                    next_snapshot = Some(now + *every);
+                }
+            }
+            if let (Some(at), Some((every, f))) = (next_metrics, periodic.metrics.as_mut()) {
+                if now >= at {
+                    tick(&agg, *f);
+                    next_metrics = Some(now + *every);
                 }
             }
         }

@@ -121,6 +121,12 @@ struct CaptureArgs {
     /// overlapping mirror sessions: counted apart, not analysed (0: off).
     #[arg(long, default_value_t = 10, value_name = "MS")]
     dedup_ms: u64,
+    /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9477, [::]:9477) at /metrics.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
+    /// With --metrics: also per-host series (one per host × service; mind the cardinality).
+    #[arg(long)]
+    metrics_per_host: bool,
 }
 
 /// Options shared by `read` and `capture`.
@@ -552,6 +558,8 @@ fn install_signal_handlers() {
 
 fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
     let mut p = prepare(&a.an)?;
+    // The metrics export processing-latency percentiles.
+    p.cfg.latency |= a.metrics.is_some();
     p.cfg.dedup_ns = a.dedup_ms.saturating_mul(1_000_000).min(i64::MAX as u64) as i64;
     let positive = |v: Option<f64>, what: &str| match v {
         Some(x) if !(x.is_finite() && x > 0.0) => Err(Fail::Usage(format!(
@@ -578,6 +586,16 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
         }
         lives.push(lanterne::source::live::open(i, &opts).map_err(Fail::Runtime)?);
     }
+    let expo = match &a.metrics {
+        Some(addr) => {
+            let (expo, local) = lanterne::metrics::serve(addr).map_err(Fail::Runtime)?;
+            if !a.an.quiet {
+                eprintln!("lanterne: metrics on http://{local}/metrics");
+            }
+            Some(expo)
+        }
+        None => None,
+    };
     install_signal_handlers();
     let facts_out = p.facts_out.take();
     let inputs: Vec<String> = a.interfaces.iter().map(|i| format!("live:{i}")).collect();
@@ -605,6 +623,16 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
             }
         }
     };
+    let mut write_metrics = |t: lanterne::capture::Tick<'_>| {
+        if let Some(e) = &expo {
+            e.set(lanterne::metrics::render(
+                &t,
+                &p.catalog,
+                &p.policy.sanctioned,
+                a.metrics_per_host,
+            ));
+        }
+    };
     let live = lanterne::capture::run(
         lives,
         &p.cfg,
@@ -616,12 +644,20 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
             count: a.count,
         },
         &STOP,
-        interval.map(|every| {
-            (
-                every,
-                &mut write_snapshot as &mut dyn FnMut(lanterne::capture::Tick<'_>),
-            )
-        }),
+        lanterne::capture::Periodic {
+            snapshot: interval.map(|every| {
+                (
+                    every,
+                    &mut write_snapshot as &mut dyn FnMut(lanterne::capture::Tick<'_>),
+                )
+            }),
+            metrics: expo.as_ref().map(|_| {
+                (
+                    std::time::Duration::from_secs(1),
+                    &mut write_metrics as &mut dyn FnMut(lanterne::capture::Tick<'_>),
+                )
+            }),
+        },
     );
     if HANGUP.load(Ordering::Relaxed) {
         eprintln!("lanterne: SIGHUP: reloading signatures and policy is not supported yet; counting went on");

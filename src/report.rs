@@ -264,6 +264,24 @@ impl Aggregator {
         }
     }
 
+    /// Flows and bytes of each service seen (catalog index, flows, bytes up,
+    /// bytes down), internal hosts only, in catalog order.
+    pub fn service_totals(&self) -> impl Iterator<Item = (u16, u64, u64, u64)> + '_ {
+        self.services
+            .iter()
+            .map(|(sid, s)| (*sid, s.c.flows, s.c.up, s.c.down))
+    }
+
+    /// The same per internal host and service (host, catalog index, flows,
+    /// bytes up, bytes down).
+    pub fn host_service_totals(&self) -> impl Iterator<Item = (IpAddr, u16, u64, u64, u64)> + '_ {
+        self.hosts.iter().flat_map(|(ip, h)| {
+            h.services
+                .iter()
+                .map(move |(sid, s)| (*ip, *sid, s.c.flows, s.c.up, s.c.down))
+        })
+    }
+
     pub fn is_internal(&self, ip: &IpAddr) -> bool {
         self.internal.iter().any(|c| c.contains(ip))
     }

@@ -495,3 +495,137 @@ fn capture_errors_are_clear_and_keep_the_counts() {
     assert!(err(&o).contains("capture stopped"), "{}", err(&o));
     assert_eq!(read_json(&json)["capture"]["packets"].as_u64(), Some(sent));
 }
+
+/// A free TCP port on the loopback (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// GET `path` from 127.0.0.1:`port`; the body, if the answer is 200.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(c, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut s = String::new();
+    c.read_to_string(&mut s).ok()?;
+    let (head, body) = s.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200")
+        .then(|| body.to_string())
+        .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
+}
+
+/// The value of an instant query through Prometheus' HTTP API.
+fn prom_query(port: u16, query: &str) -> Option<f64> {
+    let enc: String = query
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let body = http_get(port, &format!("/api/v1/query?query={enc}"))?;
+    let v: Value = serde_json::from_str(&body).ok()?;
+    v["data"]["result"][0]["value"][1].as_str()?.parse().ok()
+}
+
+/// A real Prometheus server scrapes `capture --metrics` during a replay; its
+/// query API then gives the service counters of the summary.
+#[test]
+fn prometheus_scrapes_the_service_counters() {
+    let Some(v) = veths("p", 1) else { return };
+    if Command::new("prometheus")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: prometheus is not installed");
+        return;
+    }
+    let dir = scratch("live-prometheus");
+    let Some(pcap) = plain_traffic(&dir) else {
+        return;
+    };
+    let (mport, pport) = (free_port(), free_port());
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: lanterne\n    static_configs:\n      - targets: ['127.0.0.1:{mport}']\n"
+        ),
+    )
+    .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _prom = Kill(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{pport}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prometheus"),
+    );
+    assert!(
+        wait_until(Duration::from_secs(60), || http_get(pport, "/-/ready")
+            .is_some()),
+        "prometheus did not become ready"
+    );
+    // Short timeouts: the service counters count flows when they end, and
+    // the replay squeezes the file's 20 s into a fraction of a second.
+    let json = dir.join("live.json");
+    let metrics = format!("127.0.0.1:{mport}");
+    let child = start_capture(
+        &[&v.near[0]],
+        &json,
+        &[
+            "--metrics",
+            &metrics,
+            "--tcp-timeout",
+            "2",
+            "--udp-timeout",
+            "2",
+        ],
+    );
+    let (sent, _) = replay(&v, &[&pcap], &[]);
+    let read = summary_of(&[&pcap], &["--threads", "1"], &dir, "read");
+    let top = &read["services"][0];
+    let id = top["id"].as_str().unwrap();
+    let want = top["flows"].as_f64().unwrap();
+    let up = top["bytes_up"].as_f64().unwrap();
+    let q_flows = format!("lanterne_service_flows_total{{service=\"{id}\"}}");
+    let q_up = format!("lanterne_service_bytes_total{{service=\"{id}\",direction=\"up\"}}");
+    let ok = wait_until(Duration::from_secs(60), || {
+        prom_query(pport, &q_flows) == Some(want)
+    });
+    assert!(
+        ok,
+        "Prometheus has {q_flows} = {:?}, want {want}",
+        prom_query(pport, &q_flows)
+    );
+    assert_eq!(prom_query(pport, &q_up), Some(up));
+    assert_eq!(
+        prom_query(pport, "lanterne_packets_total"),
+        Some(sent as f64)
+    );
+    assert_eq!(prom_query(pport, "sum(lanterne_drops_total)"), Some(0.0));
+    assert!(
+        prom_query(pport, "lanterne_packet_latency_seconds{quantile=\"0.99\"}")
+            .is_some_and(|x| x > 0.0)
+    );
+    let live = stop_capture(child, &json, sent, libc::SIGTERM);
+    assert_eq!(live["services"][0]["id"], top["id"]);
+    assert_eq!(live["services"][0]["flows"], top["flows"]);
+}

@@ -1,0 +1,365 @@
+//! The Prometheus endpoint of `lanterne capture --metrics ADDR`.
+//!
+//! A small HTTP server thread answers `GET /metrics` with the text exposition
+//! format (version 0.0.4). The analysis thread renders the text once a second
+//! into a shared string; a scrape only copies it, so scraping never touches
+//! the packet path.
+//!
+//! Counters only grow: the per-service series count flows when they end
+//! (with their bytes), so a long flow shows in them at its end; open flows
+//! are the `lanterne_flows_active` gauge. Series are created for the services
+//! seen, not for the whole catalog. Per-host series (one per host × service
+//! × direction) come only with `--metrics-per-host`.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::capture::Tick;
+use crate::signatures::Catalog;
+
+/// The text the endpoint serves, shared with the analysis thread.
+#[derive(Clone, Default, Debug)]
+pub struct Exposition(Arc<Mutex<String>>);
+
+impl Exposition {
+    pub fn set(&self, text: String) {
+        if let Ok(mut t) = self.0.lock() {
+            *t = text;
+        }
+    }
+
+    fn get(&self) -> String {
+        self.0.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+/// Starts serving on `addr` (e.g. `127.0.0.1:9477` or `[::]:9477`); the
+/// server thread lives as long as the process.
+pub fn serve(addr: &str) -> Result<(Exposition, std::net::SocketAddr), String> {
+    let listener =
+        TcpListener::bind(addr).map_err(|e| format!("--metrics {addr}: cannot listen: {e}"))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| format!("--metrics {addr}: {e}"))?;
+    let expo = Exposition::default();
+    let shared = expo.clone();
+    std::thread::Builder::new()
+        .name("metrics".into())
+        .spawn(move || {
+            for conn in listener.incoming().flatten() {
+                // One scrape at a time: Prometheus scrapes every few seconds.
+                let _ = answer(conn, &shared);
+            }
+        })
+        .map_err(|e| format!("--metrics: {e}"))?;
+    Ok((expo, local))
+}
+
+/// Answers one HTTP/1.x request.
+fn answer(mut conn: TcpStream, expo: &Exposition) -> std::io::Result<()> {
+    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
+    conn.set_write_timeout(Some(Duration::from_secs(5)))?;
+    // The request head: up to the blank line, at most 8 KiB.
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let n = conn.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        head.extend_from_slice(&buf[..n]);
+    }
+    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
+    let mut parts = line.split(|&b| b == b' ');
+    let (method, path) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let path = path.split(|&b| b == b'?').next().unwrap_or_default();
+    let (status, ctype, body) = match (method, path) {
+        (b"GET" | b"HEAD", b"/metrics") => (
+            "200 OK",
+            "text/plain; version=0.0.4; charset=utf-8",
+            expo.get(),
+        ),
+        (b"GET" | b"HEAD", b"/") => (
+            "200 OK",
+            "text/html; charset=utf-8",
+            "<html><body><a href=\"/metrics\">lanterne metrics</a></body></html>\n".to_string(),
+        ),
+        (b"GET" | b"HEAD", _) => ("404 Not Found", "text/plain", "not found\n".to_string()),
+        _ => (
+            "405 Method Not Allowed",
+            "text/plain",
+            "GET only\n".to_string(),
+        ),
+    };
+    let mut out = format!(
+        "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    if method != b"HEAD" {
+        out.push_str(&body);
+    }
+    conn.write_all(out.as_bytes())
+}
+
+/// A label value, escaped as the exposition format wants.
+fn label(v: &str) -> String {
+    let mut o = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            '"' => o.push_str("\\\""),
+            '\n' => o.push_str("\\n"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// Renders every series from a tick (whose `agg` holds the ended flows).
+pub fn render(
+    t: &Tick<'_>,
+    cat: &Catalog,
+    sanctioned: &BTreeSet<String>,
+    per_host: bool,
+) -> String {
+    let mut o = String::with_capacity(4096);
+    let st = t.stats;
+    family(
+        &mut o,
+        "lanterne_packets_total",
+        "counter",
+        "Frames analysed (duplicates not included).",
+    );
+    let _ = writeln!(o, "lanterne_packets_total {}", st.packets);
+    family(
+        &mut o,
+        "lanterne_bytes_total",
+        "counter",
+        "Bytes of the frames analysed, as on the wire.",
+    );
+    let _ = writeln!(o, "lanterne_bytes_total {}", st.bytes);
+    family(
+        &mut o,
+        "lanterne_drops_total",
+        "counter",
+        "Frames lost before the analysis (libpcap statistics).",
+    );
+    let _ = writeln!(
+        o,
+        "lanterne_drops_total{{source=\"kernel\"}} {}",
+        t.drops.kernel
+    );
+    let _ = writeln!(
+        o,
+        "lanterne_drops_total{{source=\"interface\"}} {}",
+        t.drops.interface
+    );
+    family(
+        &mut o,
+        "lanterne_received_total",
+        "counter",
+        "Frames the kernel filter passed to lanterne (libpcap statistics).",
+    );
+    let _ = writeln!(o, "lanterne_received_total {}", t.drops.received);
+    family(
+        &mut o,
+        "lanterne_duplicates_total",
+        "counter",
+        "Frames dropped as copies from overlapping mirror sessions.",
+    );
+    let _ = writeln!(o, "lanterne_duplicates_total {}", st.duplicates);
+    family(
+        &mut o,
+        "lanterne_flows_active",
+        "gauge",
+        "Flows open in the flow table.",
+    );
+    let _ = writeln!(o, "lanterne_flows_active {}", t.active_flows);
+    family(&mut o, "lanterne_flows_total", "counter", "Flows ended.");
+    let _ = writeln!(o, "lanterne_flows_total {}", t.agg.flows_total);
+    family(
+        &mut o,
+        "lanterne_evicted_flows_total",
+        "counter",
+        "Flows ended early because the flow table was full.",
+    );
+    let _ = writeln!(o, "lanterne_evicted_flows_total {}", st.evicted_flows);
+    family(
+        &mut o,
+        "lanterne_undecodable_total",
+        "counter",
+        "Frames that could not be decoded, by reason.",
+    );
+    for r in crate::decode::REASONS {
+        let n = st.undecodable.get(r).copied().unwrap_or(0);
+        let _ = writeln!(o, "lanterne_undecodable_total{{reason=\"{r}\"}} {n}");
+    }
+    family(
+        &mut o,
+        "lanterne_service_flows_total",
+        "counter",
+        "Ended flows of internal hosts to each AI service.",
+    );
+    let mut bytes = String::new();
+    for (sid, flows, up, down) in t.agg.service_totals() {
+        let s = cat.service(sid);
+        let _ = writeln!(
+            o,
+            "lanterne_service_flows_total{{service=\"{}\",vendor=\"{}\",category=\"{}\",sanctioned=\"{}\"}} {flows}",
+            label(&s.id),
+            label(&s.vendor),
+            label(&s.category),
+            sanctioned.contains(&s.id)
+        );
+        for (dir, n) in [("up", up), ("down", down)] {
+            let _ = writeln!(
+                bytes,
+                "lanterne_service_bytes_total{{service=\"{}\",direction=\"{dir}\"}} {n}",
+                label(&s.id)
+            );
+        }
+    }
+    family(
+        &mut o,
+        "lanterne_service_bytes_total",
+        "counter",
+        "IP bytes of those flows, up (host to service) and down.",
+    );
+    o.push_str(&bytes);
+    if per_host {
+        family(
+            &mut o,
+            "lanterne_host_service_flows_total",
+            "counter",
+            "Ended flows per internal host and AI service.",
+        );
+        let mut bytes = String::new();
+        for (ip, sid, flows, up, down) in t.agg.host_service_totals() {
+            let s = label(&cat.service(sid).id);
+            let _ = writeln!(
+                o,
+                "lanterne_host_service_flows_total{{host=\"{ip}\",service=\"{s}\"}} {flows}"
+            );
+            for (dir, n) in [("up", up), ("down", down)] {
+                let _ = writeln!(
+                    bytes,
+                    "lanterne_host_service_bytes_total{{host=\"{ip}\",service=\"{s}\",direction=\"{dir}\"}} {n}"
+                );
+            }
+        }
+        family(
+            &mut o,
+            "lanterne_host_service_bytes_total",
+            "counter",
+            "IP bytes per internal host and AI service.",
+        );
+        o.push_str(&bytes);
+    }
+    if let Some(h) = t.latency {
+        family(
+            &mut o,
+            "lanterne_packet_latency_seconds",
+            "summary",
+            "Time to process one frame in the analysis.",
+        );
+        for q in [0.5, 0.9, 0.99, 0.999] {
+            let v = h.value_at_quantile(q) as f64 / 1e9;
+            let _ = writeln!(
+                o,
+                "lanterne_packet_latency_seconds{{quantile=\"{q}\"}} {v:e}"
+            );
+        }
+        let _ = writeln!(
+            o,
+            "lanterne_packet_latency_seconds_sum {:e}",
+            h.mean() * h.len() as f64 / 1e9
+        );
+        let _ = writeln!(o, "lanterne_packet_latency_seconds_count {}", h.len());
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every series the shipped Grafana dashboard queries is one we export.
+    #[test]
+    fn grafana_dashboard_uses_exported_series() {
+        let agg = crate::report::Aggregator::new(crate::report::AggOptions::default());
+        let stats = crate::stats::Stats::default();
+        let hist = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+        let tick = Tick {
+            agg: &agg,
+            stats: &stats,
+            drops: Default::default(),
+            active_flows: 0,
+            latency: Some(&hist),
+        };
+        let text = render(&tick, &Catalog::builtin(), &BTreeSet::new(), true);
+        let exported: BTreeSet<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split(' ').next())
+            .collect();
+        let dash: serde_json::Value =
+            serde_json::from_str(include_str!("../contrib/grafana/lanterne-capture.json")).unwrap();
+        let mut used = 0;
+        for p in dash["panels"].as_array().unwrap() {
+            for t in p["targets"].as_array().unwrap() {
+                let expr = t["expr"].as_str().unwrap();
+                for (i, _) in expr.match_indices("lanterne_") {
+                    let name: String = expr[i..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    assert!(
+                        exported.contains(name.as_str()),
+                        "{name} in {expr:?} is not exported"
+                    );
+                    used += 1;
+                }
+            }
+        }
+        assert!(used >= 14, "{used}");
+    }
+
+    #[test]
+    fn labels_are_escaped() {
+        assert_eq!(label(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(label("x\ny"), "x\\ny");
+    }
+
+    #[test]
+    fn serves_metrics_and_404() {
+        let (expo, addr) = serve("127.0.0.1:0").unwrap();
+        expo.set("lanterne_packets_total 7\n".into());
+        let get = |path: &str| {
+            let mut c = TcpStream::connect(addr).unwrap();
+            write!(c, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+            let mut s = String::new();
+            c.read_to_string(&mut s).unwrap();
+            s
+        };
+        let m = get("/metrics");
+        assert!(m.starts_with("HTTP/1.1 200 OK\r\n"), "{m}");
+        assert!(m.contains("text/plain; version=0.0.4"), "{m}");
+        assert!(m.ends_with("\r\n\r\nlanterne_packets_total 7\n"), "{m}");
+        assert!(get("/other").starts_with("HTTP/1.1 404"));
+        assert!(serve(&addr.to_string())
+            .unwrap_err()
+            .contains("cannot listen"));
+    }
+}
