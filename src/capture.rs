@@ -14,8 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, RecvTimeoutError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use std::sync::Arc;
+
 use crate::engine::{Config, Engine};
 use crate::pipeline::Analysis;
+use crate::policy::Policy;
 use crate::report::{AggOptions, Aggregator};
 use crate::signatures::Catalog;
 use crate::source::live::{self, IfaceCounters, Live};
@@ -47,6 +50,10 @@ pub struct Drops {
 /// stay open); for metrics it holds the ended flows only, so that counters
 /// only grow.
 pub struct Tick<'a> {
+    /// The catalog in use (it changes on a reload) and the services the
+    /// policy sanctions.
+    pub catalog: &'a Catalog,
+    pub sanctioned: &'a std::collections::BTreeSet<String>,
     pub agg: &'a Aggregator,
     pub stats: &'a Stats,
     pub drops: Drops,
@@ -59,7 +66,13 @@ pub struct Tick<'a> {
 pub struct LiveAnalysis {
     pub analysis: Analysis,
     pub drops: Drops,
+    /// The catalog and policy of the last reload, if there was one: the
+    /// aggregates refer to this catalog.
+    pub reloaded: Option<(Arc<Catalog>, Policy)>,
 }
+
+/// Loads the catalog and the policy again (SIGHUP).
+pub type Reload<'f> = &'f mut dyn FnMut() -> Result<(Catalog, Policy), String>;
 
 /// The periodic callback and its period.
 pub type OnTick<'f> = (Duration, &'f mut dyn FnMut(Tick<'_>));
@@ -84,13 +97,16 @@ fn drops(counters: &[IfaceCounters]) -> Drops {
     d
 }
 
-/// Periodic callbacks of a live run.
+/// Periodic callbacks of a live run, and what a SIGHUP does.
 #[derive(Default)]
 pub struct Periodic<'f> {
     /// Snapshots (open flows counted).
     pub snapshot: Option<OnTick<'f>>,
     /// Metrics (ended flows).
     pub metrics: Option<OnTick<'f>>,
+    /// Set by SIGHUP; cleared when the reload was tried.
+    pub hangup: Option<&'f AtomicBool>,
+    pub reload: Option<Reload<'f>>,
 }
 
 /// Captures on `lives` until `stop` is set or a limit is reached, calling
@@ -100,12 +116,14 @@ pub fn run(
     lives: Vec<Live>,
     cfg: &Config,
     catalog: &Catalog,
+    sanctioned: &std::collections::BTreeSet<String>,
     agg_opts: AggOptions,
     facts_out: Option<Box<dyn std::io::Write + Send>>,
     limits: Limits,
     stop: &AtomicBool,
     mut periodic: Periodic<'_>,
 ) -> LiveAnalysis {
+    let mut reloaded: Option<(Arc<Catalog>, Policy)> = None;
     let counters: Vec<IfaceCounters> = lives.iter().map(|_| IfaceCounters::default()).collect();
     let cap_stop = AtomicBool::new(false);
     let mut engine = Engine::new(cfg.clone(), catalog, facts_out);
@@ -162,9 +180,35 @@ pub fn run(
                 // Every capture thread ended: stopped, or its interface is gone.
                 Err(RecvTimeoutError::Disconnected) => break,
             }
+            if periodic
+                .hangup
+                .is_some_and(|h| h.swap(false, Ordering::Relaxed))
+            {
+                if let Some(reload) = periodic.reload.as_mut() {
+                    match reload() {
+                        Ok((mut cat, policy)) => {
+                            let map = cat.reconcile(engine.catalog(), &agg.used_services());
+                            agg.remap_services(&map);
+                            let cat = Arc::new(cat);
+                            engine.set_catalog(Arc::clone(&cat));
+                            eprintln!(
+                                "lanterne: SIGHUP: catalog ({} services) and policy reloaded; counts kept",
+                                cat.services.len()
+                            );
+                            reloaded = Some((cat, policy));
+                        }
+                        Err(e) => eprintln!(
+                            "lanterne: SIGHUP: reload failed, the current catalog and policy stay: {e}"
+                        ),
+                    }
+                }
+            }
             let now = Instant::now();
+            let current = reloaded.as_ref().map_or(sanctioned, |(_, p)| &p.sanctioned);
             let tick = |agg: &Aggregator, f: &mut dyn FnMut(Tick<'_>)| {
                 f(Tick {
+                    catalog: engine.catalog(),
+                    sanctioned: current,
                     agg,
                     stats: &engine.stats,
                     drops: drops(&counters),
@@ -194,6 +238,7 @@ pub fn run(
         .filter_map(|c| c.error.lock().ok().and_then(|e| e.clone()))
         .collect();
     LiveAnalysis {
+        reloaded,
         drops: drops(&counters),
         analysis: Analysis {
             stats: engine.stats.clone(),

@@ -187,10 +187,27 @@ macro_rules! out {
     };
 }
 
+/// The catalog an engine classifies with: the caller's, or one it was
+/// given later (a reload, see [`Engine::set_catalog`]) and shares.
+enum Cat<'c> {
+    Borrowed(&'c Catalog),
+    Shared(Arc<Catalog>),
+}
+
+impl std::ops::Deref for Cat<'_> {
+    type Target = Catalog;
+    fn deref(&self) -> &Catalog {
+        match self {
+            Cat::Borrowed(c) => c,
+            Cat::Shared(c) => c,
+        }
+    }
+}
+
 /// The engine of one worker.
 pub struct Engine<'c> {
     cfg: Config,
-    catalog: &'c Catalog,
+    catalog: Cat<'c>,
     flows: FlowTable,
     expiry: Expiry,
     dns_cache: FxHashMap<(IpAddr, IpAddr), DnsEntry>,
@@ -344,7 +361,7 @@ impl<'c> Engine<'c> {
         Engine {
             flows: FlowTable::with_capacity(cfg.max_flows.min(1 << 16)),
             cfg,
-            catalog,
+            catalog: Cat::Borrowed(catalog),
             expiry: Expiry::default(),
             dns_cache: FxHashMap::default(),
             now: i64::MIN,
@@ -1294,10 +1311,10 @@ impl<'c> Engine<'c> {
             EndReason::Idle
         });
         // (A shadow flow: another worker reports this DNS flow.)
-        let rec = (!f.shadow).then(|| flow_record(self.catalog, f, end));
+        let rec = (!f.shadow).then(|| flow_record(&self.catalog, f, end));
         self.flows.remove(idx);
         if let Some(rec) = rec {
-            sink.flow_ended(rec, self.catalog);
+            sink.flow_ended(rec, &self.catalog);
         }
     }
 
@@ -1336,8 +1353,8 @@ impl<'c> Engine<'c> {
             if let Some(f) = self.flows.get_mut(i) {
                 if !f.shadow {
                     sink.flow_ended(
-                        flow_record(self.catalog, f, EndReason::EndOfInput),
-                        self.catalog,
+                        flow_record(&self.catalog, f, EndReason::EndOfInput),
+                        &self.catalog,
                     );
                 }
             }
@@ -1349,18 +1366,31 @@ impl<'c> Engine<'c> {
         }
     }
 
+    /// Classifies with `catalog` from now on (a reload). Flows that end
+    /// later are named with it, whenever they started; what ended before keeps
+    /// its service (the aggregator remaps its counts, see
+    /// [`crate::report::Aggregator::remap_services`]).
+    pub fn set_catalog(&mut self, catalog: Arc<Catalog>) {
+        self.catalog = Cat::Shared(catalog);
+    }
+
+    /// The catalog in use.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
     /// Reports every flow still open to `sink` as if it ended now, in
     /// creation order, and leaves it open: a live snapshot's view.
     pub fn snapshot(&self, sink: &mut dyn FlowSink) {
         for i in self.flows.slots_by_serial() {
             if let Some(f) = self.flows.get(i).filter(|f| !f.shadow) {
                 let rec = record_with(
-                    self.catalog,
+                    &self.catalog,
                     f,
                     EndReason::EndOfInput,
                     RecordLists::copied(f),
                 );
-                sink.flow_ended(rec, self.catalog);
+                sink.flow_ended(rec, &self.catalog);
             }
         }
     }

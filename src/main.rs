@@ -406,9 +406,13 @@ fn prepare(a: &AnalysisArgs) -> Result<Prepared, Fail> {
     })
 }
 
-/// The summary of a run (or of a live snapshot).
+/// The summary of a run (or of a live snapshot), with the catalog and the
+/// sanctioned services in use (a reload may change them).
+#[allow(clippy::too_many_arguments)]
 fn summary_of(
-    p: &Prepared,
+    cat: &Catalog,
+    sanctioned: &std::collections::BTreeSet<String>,
+    policy_file: Option<&str>,
     agg: &report::Aggregator,
     inputs: &[String],
     stats: &lanterne::stats::Stats,
@@ -418,9 +422,9 @@ fn summary_of(
     agg.summary(&SummaryInput {
         inputs,
         stats,
-        catalog: &p.catalog,
-        sanctioned: &p.policy.sanctioned,
-        policy_file: p.policy.file.as_deref(),
+        catalog: cat,
+        sanctioned,
+        policy_file,
         drops_kernel: drops.0,
         drops_interface: drops.1,
         read_errors,
@@ -433,10 +437,14 @@ fn summary_text(summary: &serde_json::Value) -> String {
     text
 }
 
-/// Writes a run's outputs and says how it ended (exit code).
+/// Writes a run's outputs and says how it ended (exit code). `cat` and
+/// `policy`: those the run ended with.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     a: &AnalysisArgs,
     p: &Prepared,
+    cat: &Catalog,
+    policy: &Policy,
     run: pipeline::Analysis,
     inputs: &[String],
     drops: (u64, u64),
@@ -456,14 +464,23 @@ fn finish(
     if let Some(e) = agg.finish_events() {
         write_errors.push(format!("--events: {e}"));
     }
-    let summary = summary_of(p, &agg, inputs, &stats, drops, &read_errors);
+    let summary = summary_of(
+        cat,
+        &policy.sanctioned,
+        policy.file.as_deref(),
+        &agg,
+        inputs,
+        &stats,
+        drops,
+        &read_errors,
+    );
     if let Some(j) = &a.json {
         if let Err(e) = write_whole(j, summary_text(&summary).as_bytes()) {
             write_errors.push(e);
         }
     }
     if let Some(c) = &a.csv {
-        if let Err(e) = write_whole(c, agg.csv(&p.catalog, &p.policy.sanctioned).as_bytes()) {
+        if let Err(e) = write_whole(c, agg.csv(cat, &policy.sanctioned).as_bytes()) {
             write_errors.push(e);
         }
     }
@@ -521,7 +538,16 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         true,
     );
     let elapsed = started.elapsed().as_secs_f64();
-    Ok(finish(&a.an, &p, run, &a.files, (0, 0), elapsed))
+    Ok(finish(
+        &a.an,
+        &p,
+        &p.catalog,
+        &p.policy,
+        run,
+        &a.files,
+        (0, 0),
+        elapsed,
+    ))
 }
 
 /// Set by SIGINT and SIGTERM: stop capturing, write everything, exit.
@@ -537,8 +563,9 @@ extern "C" fn on_hangup(_: libc::c_int) {
     HANGUP.store(true, Ordering::Relaxed);
 }
 
-/// SIGINT and SIGTERM stop the capture cleanly; SIGHUP no longer kills the
-/// process (its default action), which would lose the counts.
+/// SIGINT and SIGTERM stop the capture cleanly; SIGHUP reloads the catalog
+/// and the policy (its default action would kill the process and lose the
+/// counts).
 fn install_signal_handlers() {
     let set = |sig: libc::c_int, f: extern "C" fn(libc::c_int)| {
         // SAFETY: a zeroed sigaction with a handler that only stores to an
@@ -602,14 +629,13 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
     let started = std::time::Instant::now();
     let mut snapshot_errors = 0u64;
     let mut write_snapshot = |t: lanterne::capture::Tick<'_>| {
-        if HANGUP.swap(false, Ordering::Relaxed) {
-            eprintln!("lanterne: SIGHUP: reloading signatures and policy is not supported yet; counting goes on");
-        }
         let Some(path) = a.an.json.as_deref() else {
             return;
         };
         let s = summary_of(
-            &p,
+            t.catalog,
+            t.sanctioned,
+            p.policy.file.as_deref(),
             t.agg,
             &inputs,
             t.stats,
@@ -625,18 +651,25 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
     };
     let mut write_metrics = |t: lanterne::capture::Tick<'_>| {
         if let Some(e) = &expo {
-            e.set(lanterne::metrics::render(
-                &t,
-                &p.catalog,
-                &p.policy.sanctioned,
-                a.metrics_per_host,
-            ));
+            e.set(lanterne::metrics::render(&t, a.metrics_per_host));
         }
+    };
+    // SIGHUP: the catalog (built in or --signatures) and the policy file again.
+    let mut reload = || -> Result<(Catalog, Policy), String> {
+        let mut cat = load_catalog(&a.an.common).map_err(|e| match e {
+            Fail::Usage(m) | Fail::Runtime(m) => m,
+        })?;
+        let policy = match &a.an.policy {
+            Some(path) => Policy::load(path, &mut cat)?,
+            None => Policy::default(),
+        };
+        Ok((cat, policy))
     };
     let live = lanterne::capture::run(
         lives,
         &p.cfg,
         &p.catalog,
+        &p.policy.sanctioned,
         p.agg_opts.clone(),
         facts_out,
         lanterne::capture::Limits {
@@ -657,11 +690,10 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
                     &mut write_metrics as &mut dyn FnMut(lanterne::capture::Tick<'_>),
                 )
             }),
+            hangup: Some(&HANGUP),
+            reload: Some(&mut reload),
         },
     );
-    if HANGUP.load(Ordering::Relaxed) {
-        eprintln!("lanterne: SIGHUP: reloading signatures and policy is not supported yet; counting went on");
-    }
     let elapsed = started.elapsed().as_secs_f64();
     for e in &live.analysis.read_errors {
         eprintln!("lanterne: {e}");
@@ -673,9 +705,15 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
             d.received, d.kernel, d.interface, live.analysis.stats.duplicates
         );
     }
+    let (cat, policy) = match &live.reloaded {
+        Some((c, pol)) => (&**c, pol),
+        None => (&p.catalog, &p.policy),
+    };
     Ok(finish(
         &a.an,
         &p,
+        cat,
+        policy,
         live.analysis,
         &inputs,
         (live.drops.kernel, live.drops.interface),

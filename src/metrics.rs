@@ -11,7 +11,6 @@
 //! seen, not for the whole catalog. Per-host series (one per host × service
 //! × direction) come only with `--metrics-per-host`.
 
-use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -19,7 +18,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::capture::Tick;
-use crate::signatures::Catalog;
 
 /// The text the endpoint serves, shared with the analysis thread.
 #[derive(Clone, Default, Debug)]
@@ -128,12 +126,8 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// Renders every series from a tick (whose `agg` holds the ended flows).
-pub fn render(
-    t: &Tick<'_>,
-    cat: &Catalog,
-    sanctioned: &BTreeSet<String>,
-    per_host: bool,
-) -> String {
+pub fn render(t: &Tick<'_>, per_host: bool) -> String {
+    let (cat, sanctioned) = (t.catalog, t.sanctioned);
     let mut o = String::with_capacity(4096);
     let st = t.stats;
     family(
@@ -294,6 +288,8 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signatures::Catalog;
+    use std::collections::BTreeSet;
 
     /// Every series the shipped Grafana dashboard queries is one we export.
     #[test]
@@ -301,14 +297,18 @@ mod tests {
         let agg = crate::report::Aggregator::new(crate::report::AggOptions::default());
         let stats = crate::stats::Stats::default();
         let hist = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+        let cat = Catalog::builtin();
+        let none = BTreeSet::new();
         let tick = Tick {
+            catalog: &cat,
+            sanctioned: &none,
             agg: &agg,
             stats: &stats,
             drops: Default::default(),
             active_flows: 0,
             latency: Some(&hist),
         };
-        let text = render(&tick, &Catalog::builtin(), &BTreeSet::new(), true);
+        let text = render(&tick, true);
         let exported: BTreeSet<&str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))

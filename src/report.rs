@@ -264,6 +264,27 @@ impl Aggregator {
         }
     }
 
+    /// Catalog indexes of the services with counts.
+    pub fn used_services(&self) -> Vec<u16> {
+        self.services.keys().copied().collect()
+    }
+
+    /// Moves every per-service count to the service's index in a reloaded
+    /// catalog (`map[old]`, see [`crate::signatures::Catalog::reconcile`]).
+    pub fn remap_services(&mut self, map: &[Option<u16>]) {
+        let re = |k: u16| map.get(k as usize).copied().flatten().unwrap_or(k);
+        self.services = std::mem::take(&mut self.services)
+            .into_iter()
+            .map(|(k, v)| (re(k), v))
+            .collect();
+        for h in self.hosts.values_mut() {
+            h.services = std::mem::take(&mut h.services)
+                .into_iter()
+                .map(|(k, v)| (re(k), v))
+                .collect();
+        }
+    }
+
     /// Flows and bytes of each service seen (catalog index, flows, bytes up,
     /// bytes down), internal hosts only, in catalog order.
     pub fn service_totals(&self) -> impl Iterator<Item = (u16, u64, u64, u64)> + '_ {

@@ -221,6 +221,33 @@ impl Catalog {
     }
 
     /// Adds services from a policy file (internal AI tools) to the catalog.
+    /// After a reload: where each service of `old` listed in `used` (those
+    /// with counts) lies in this catalog, by id. A used service the new
+    /// catalog no longer has is appended with its description but without
+    /// names or addresses, so its counts keep their meaning in the reports
+    /// and it matches nothing from now on. Returns the new index of each old
+    /// index (`None` where `old` has no such service).
+    pub fn reconcile(&mut self, old: &Catalog, used: &[u16]) -> Vec<Option<u16>> {
+        let mut map = vec![None; old.services.len()];
+        for &sid in used {
+            let Some(o) = old.services.get(sid as usize) else {
+                continue;
+            };
+            let at = match self.services.iter().position(|s| s.id == o.id) {
+                Some(i) => i,
+                None => {
+                    let mut kept = o.clone();
+                    kept.domains.clear();
+                    kept.cidrs.clear();
+                    self.services.push(kept);
+                    self.services.len() - 1
+                }
+            };
+            map[sid as usize] = u16::try_from(at).ok();
+        }
+        map
+    }
+
     pub fn add_internal(&mut self, services: Vec<Service>) {
         for mut s in services {
             s.internal = true;
@@ -449,8 +476,7 @@ fn valid_hostname(s: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn cat() -> Catalog {
-        let t = r#"
+    const CHATGPT: &str = r#"
 [[service]]
 id = "chatgpt"
 name = "ChatGPT"
@@ -459,7 +485,9 @@ category = "chat"
 country = "US"
 domains = ["chatgpt.com", "*.chatgpt.com", "*.openai.com"]
 source = "https://example.org"
+"#;
 
+    const OPENAI_API: &str = r#"
 [[service]]
 id = "openai-api"
 name = "OpenAI API"
@@ -470,11 +498,33 @@ domains = ["api.openai.com"]
 cidrs = ["192.0.2.0/24"]
 source = "https://example.org"
 "#;
-        Catalog::from_sources(&[("t.toml".into(), t.into())]).unwrap()
+
+    fn cat() -> Catalog {
+        let t = format!("{CHATGPT}{OPENAI_API}");
+        Catalog::from_sources(&[("t.toml".into(), t)]).unwrap()
     }
 
     fn id(c: &Catalog, n: &str) -> Option<String> {
         c.match_name(n).map(|m| c.service(m.service).id.clone())
+    }
+
+    /// A reload maps the used services by id; one the new catalog lacks is
+    /// kept with its description and no names or addresses.
+    #[test]
+    fn reconcile_maps_by_id_and_keeps_removed_services() {
+        let old = cat();
+        let only_api = || Catalog::from_sources(&[("n.toml".into(), OPENAI_API.into())]).unwrap();
+        let mut new = only_api();
+        let map = new.reconcile(&old, &[0, 1]);
+        assert_eq!(map, vec![Some(1), Some(0)]);
+        assert_eq!(new.services[1].id, "chatgpt");
+        assert!(new.services[1].domains.is_empty() && new.services[1].cidrs.is_empty());
+        assert_eq!(id(&new, "chatgpt.com"), None);
+        assert_eq!(id(&new, "api.openai.com").as_deref(), Some("openai-api"));
+        // Only used services are looked at.
+        let mut again = only_api();
+        assert_eq!(again.reconcile(&old, &[1]), vec![None, Some(0)]);
+        assert_eq!(again.services.len(), 1);
     }
 
     #[test]

@@ -629,3 +629,104 @@ fn prometheus_scrapes_the_service_counters() {
     assert_eq!(live["services"][0]["id"], top["id"]);
     assert_eq!(live["services"][0]["flows"], top["flows"]);
 }
+
+/// Reads a snapshot (None while it is being replaced or not yet written).
+fn snapshot(json: &Path) -> Option<Value> {
+    serde_json::from_str(&std::fs::read_to_string(json).ok()?).ok()
+}
+
+fn service<'a>(s: &'a Value, id: &str) -> Option<&'a Value> {
+    s["services"].as_array()?.iter().find(|x| x["id"] == id)
+}
+
+/// SIGHUP reloads the catalog and the policy without resetting the counts:
+/// a newly sanctioned service shows as sanctioned with its flows so far, a
+/// service whose signature file was removed keeps its counts (and matches
+/// nothing new), and flows that end after the reload are classified with the
+/// new catalog.
+#[test]
+fn sighup_reloads_catalog_and_policy_and_keeps_counts() {
+    let Some(v) = veths("h", 1) else { return };
+    let dir = scratch("live-reload");
+    let Some(pcap) = plain_traffic(&dir) else {
+        return;
+    };
+    let sigs = dir.join("signatures");
+    std::fs::create_dir_all(&sigs).unwrap();
+    for e in std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("signatures")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            std::fs::copy(&p, sigs.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, "sanctioned = []\n").unwrap();
+    let json = dir.join("live.json");
+    // Short timeouts, so that every flow of the first replay has ended
+    // before the second one starts (its UDP flows would go on otherwise).
+    let child = start_capture(
+        &[&v.near[0]],
+        &json,
+        &[
+            "--signatures",
+            sigs.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+            "--tcp-timeout",
+            "1",
+            "--udp-timeout",
+            "1",
+        ],
+    );
+    let (sent, _) = replay(&v, &[&pcap], &[]);
+    wait_until(Duration::from_secs(20), || {
+        snapshot(&json).is_some_and(|j| j["capture"]["packets"].as_u64() == Some(sent))
+    });
+    // Flows are classified when they end, with the catalog of that moment:
+    // let every flow end first (1 s timeouts, closed TCP lingers 5 s, the
+    // engine's clock follows the wall clock 2 s behind).
+    std::thread::sleep(Duration::from_secs(9));
+    let before = snapshot(&json).unwrap();
+    let chatgpt = service(&before, "chatgpt")
+        .expect("chatgpt in the traffic")
+        .clone();
+    let claude = service(&before, "claude")
+        .expect("claude in the traffic")
+        .clone();
+    assert_eq!(chatgpt["sanctioned"], false);
+
+    std::fs::write(&policy, "sanctioned = [\"chatgpt\"]\n").unwrap();
+    std::fs::remove_file(sigs.join("anthropic.toml")).unwrap();
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGHUP) };
+    let reloaded = wait_until(Duration::from_secs(20), || {
+        snapshot(&json)
+            .and_then(|j| service(&j, "chatgpt").map(|s| s["sanctioned"] == true))
+            .unwrap_or(false)
+    });
+    assert!(reloaded, "the snapshot never showed the new policy");
+    let after = snapshot(&json).unwrap();
+    for (id, then) in [("chatgpt", &chatgpt), ("claude", &claude)] {
+        let now = service(&after, id).unwrap();
+        assert_eq!(
+            (&now["flows"], &now["bytes_up"]),
+            (&then["flows"], &then["bytes_up"]),
+            "{id}"
+        );
+    }
+    assert_eq!(after["capture"]["packets"], before["capture"]["packets"]);
+
+    let (again, _) = replay(&v, &[&pcap], &[]);
+    let live = stop_capture(child, &json, sent + again, libc::SIGTERM);
+    let c = service(&live, "chatgpt").unwrap();
+    assert_eq!(c["sanctioned"], true);
+    assert_eq!(
+        c["flows"].as_u64(),
+        chatgpt["flows"].as_u64().map(|f| 2 * f)
+    );
+    // Anthropic's file is gone: Claude keeps its first-replay counts, the
+    // second replay's Claude flows match nothing.
+    let cl = service(&live, "claude").unwrap();
+    assert_eq!(cl["flows"], claude["flows"]);
+    assert_eq!(cl["bytes_up"], claude["bytes_up"]);
+}
