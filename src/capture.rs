@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use std::sync::Arc;
 
-use crate::engine::{Config, Engine};
+use crate::engine::{Config, Engine, FlowSink};
 use crate::pipeline::Analysis;
 use crate::policy::Policy;
 use crate::report::{AggOptions, Aggregator};
@@ -43,6 +43,17 @@ pub struct Drops {
     pub kernel: u64,
     /// Dropped by the interface or its driver.
     pub interface: u64,
+}
+
+impl Drops {
+    /// What was counted since `base`.
+    pub fn since(&self, base: &Drops) -> Drops {
+        Drops {
+            received: self.received.saturating_sub(base.received),
+            kernel: self.kernel.saturating_sub(base.kernel),
+            interface: self.interface.saturating_sub(base.interface),
+        }
+    }
 }
 
 /// What a periodic callback sees: the aggregates and the counters. For
@@ -107,6 +118,72 @@ pub struct Periodic<'f> {
     /// Set by SIGHUP; cleared when the reload was tried.
     pub hangup: Option<&'f AtomicBool>,
     pub reload: Option<Reload<'f>>,
+    /// Rotation (`--hourly`): every period of the wall clock (aligned on
+    /// multiples of it since the epoch, so hours start on the hour), the
+    /// flows that ended in it and the packets counted in it.
+    pub rotate: Option<OnRotate<'f>>,
+}
+
+/// The rotation period in nanoseconds, and what receives each period's
+/// tick with the period's start (nanoseconds since the epoch).
+pub type OnRotate<'f> = (i64, &'f mut dyn FnMut(Tick<'_>, i64));
+
+/// Sends each ended flow to the run's aggregator and, when rotating, to the
+/// current period's too.
+struct Tee<'a> {
+    main: &'a mut Aggregator,
+    period: Option<&'a mut Aggregator>,
+}
+
+impl FlowSink for Tee<'_> {
+    fn flow_ended(&mut self, rec: crate::engine::FlowRecord, catalog: &Catalog) {
+        if let Some(p) = self.period.as_mut() {
+            p.flow_ended(rec.clone(), catalog);
+        }
+        self.main.flow_ended(rec, catalog);
+    }
+}
+
+fn tee<'a>(main: &'a mut Aggregator, period: &'a mut Option<Period>) -> Tee<'a> {
+    Tee {
+        main,
+        period: period.as_mut().map(|p| &mut p.agg),
+    }
+}
+
+/// Hands a finished period (`len` long) to the rotation callback.
+fn emit_period(
+    p: Period,
+    len: i64,
+    engine: &Engine<'_>,
+    sanctioned: &std::collections::BTreeSet<String>,
+    counters: &[IfaceCounters],
+    f: &mut dyn FnMut(Tick<'_>, i64),
+) {
+    let stats = engine
+        .stats
+        .since(&p.base, Some(p.start), Some(p.start.saturating_add(len)));
+    f(
+        Tick {
+            catalog: engine.catalog(),
+            sanctioned,
+            agg: &p.agg,
+            stats: &stats,
+            drops: drops(counters).since(&p.base_drops),
+            active_flows: engine.active_flows(),
+            latency: None,
+        },
+        p.start,
+    );
+}
+
+/// The period being collected.
+struct Period {
+    start: i64,
+    agg: Aggregator,
+    /// The run's counters when the period began.
+    base: Stats,
+    base_drops: Drops,
 }
 
 /// Captures on `lives` until `stop` is set or a limit is reached, calling
@@ -127,7 +204,21 @@ pub fn run(
     let counters: Vec<IfaceCounters> = lives.iter().map(|_| IfaceCounters::default()).collect();
     let cap_stop = AtomicBool::new(false);
     let mut engine = Engine::new(cfg.clone(), catalog, facts_out);
+    // A period's aggregator writes no events (the run's does).
+    let period_opts = AggOptions {
+        events: None,
+        distributions: false,
+        ..agg_opts.clone()
+    };
     let mut agg = Aggregator::new(agg_opts);
+    let period_len = periodic.rotate.as_ref().map(|(len, _)| (*len).max(1));
+    let mut period = period_len.map(|len| Period {
+        start: wall_ns().div_euclid(len) * len,
+        agg: Aggregator::new(period_opts.clone()),
+        base: Stats::default(),
+        base_drops: Drops::default(),
+    });
+
     std::thread::scope(|s| {
         let (tx, rx) = sync_channel(64);
         for (i, live) in lives.into_iter().enumerate() {
@@ -169,12 +260,15 @@ pub fn run(
                             orig_len: f.orig_len,
                             frame: frames,
                         };
-                        engine.process(&raw, &mut agg);
+                        engine.process(&raw, &mut tee(&mut agg, &mut period));
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     if !stopping {
-                        engine.advance_clock(wall_ns().saturating_sub(CLOCK_MARGIN_NS), &mut agg);
+                        engine.advance_clock(
+                            wall_ns().saturating_sub(CLOCK_MARGIN_NS),
+                            &mut tee(&mut agg, &mut period),
+                        );
                     }
                 }
                 // Every capture thread ended: stopped, or its interface is gone.
@@ -200,6 +294,22 @@ pub fn run(
                         Err(e) => eprintln!(
                             "lanterne: SIGHUP: reload failed, the current catalog and policy stay: {e}"
                         ),
+                    }
+                }
+            }
+            if let (Some(len), Some((_, f))) = (period_len, periodic.rotate.as_mut()) {
+                let wall = wall_ns();
+                let due = period.as_ref().is_some_and(|p| wall >= p.start + len);
+                if due {
+                    let next = Period {
+                        start: wall.div_euclid(len) * len,
+                        agg: Aggregator::new(period_opts.clone()),
+                        base: engine.stats.clone(),
+                        base_drops: drops(&counters),
+                    };
+                    if let Some(p) = period.replace(next) {
+                        let current = reloaded.as_ref().map_or(sanctioned, |(_, p)| &p.sanctioned);
+                        emit_period(p, len, &engine, current, &counters, &mut **f);
                     }
                 }
             }
@@ -232,7 +342,13 @@ pub fn run(
             }
         }
     });
-    engine.flush(&mut agg);
+    engine.flush(&mut tee(&mut agg, &mut period));
+    // The last, partial period.
+    if let (Some(p), Some((_, f))) = (period.take(), periodic.rotate.as_mut()) {
+        let current = reloaded.as_ref().map_or(sanctioned, |(_, p)| &p.sanctioned);
+        let len = wall_ns().saturating_sub(p.start);
+        emit_period(p, len, &engine, current, &counters, &mut **f);
+    }
     let read_errors: Vec<String> = counters
         .iter()
         .filter_map(|c| c.error.lock().ok().and_then(|e| e.clone()))

@@ -121,6 +121,13 @@ struct CaptureArgs {
     /// overlapping mirror sessions: counted apart, not analysed (0: off).
     #[arg(long, default_value_t = 10, value_name = "MS")]
     dedup_ms: u64,
+    /// With --json FILE: also one summary per hour, FILE.YYYY-MM-DDTHH.json
+    /// (UTC), of the flows that ended and the packets counted in that hour.
+    #[arg(long)]
+    hourly: bool,
+    /// The period of --hourly files, in seconds (tests).
+    #[arg(long, hide = true, default_value_t = 3600, value_name = "SECS")]
+    rotate_seconds: u64,
     /// Serve Prometheus metrics on ADDR (e.g. 127.0.0.1:9477, [::]:9477) at /metrics.
     #[arg(long, value_name = "ADDR")]
     metrics: Option<String>,
@@ -599,6 +606,12 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
     if interval.is_some() && a.an.json.as_deref().map_or(true, |j| j == "-") {
         return Err(Fail::Usage("--interval needs --json FILE".into()));
     }
+    if a.hourly && a.an.json.as_deref().map_or(true, |j| j == "-") {
+        return Err(Fail::Usage("--hourly needs --json FILE".into()));
+    }
+    if a.rotate_seconds == 0 {
+        return Err(Fail::Usage("--rotate-seconds must be positive".into()));
+    }
     let opts = lanterne::source::live::LiveOptions {
         snaplen: a.snaplen,
         buffer_mb: a.buffer_mb,
@@ -627,12 +640,9 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
     let facts_out = p.facts_out.take();
     let inputs: Vec<String> = a.interfaces.iter().map(|i| format!("live:{i}")).collect();
     let started = std::time::Instant::now();
-    let mut snapshot_errors = 0u64;
-    let mut write_snapshot = |t: lanterne::capture::Tick<'_>| {
-        let Some(path) = a.an.json.as_deref() else {
-            return;
-        };
-        let s = summary_of(
+    // A snapshot or an hourly file: the summary of a tick, written whole.
+    let tick_summary = |t: &lanterne::capture::Tick<'_>| {
+        summary_text(&summary_of(
             t.catalog,
             t.sanctioned,
             p.policy.file.as_deref(),
@@ -641,8 +651,14 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
             t.stats,
             (t.drops.kernel, t.drops.interface),
             &[],
-        );
-        if let Err(e) = write_whole(path, summary_text(&s).as_bytes()) {
+        ))
+    };
+    let mut snapshot_errors = 0u64;
+    let mut write_snapshot = |t: lanterne::capture::Tick<'_>| {
+        let Some(path) = a.an.json.as_deref() else {
+            return;
+        };
+        if let Err(e) = write_whole(path, tick_summary(&t).as_bytes()) {
             snapshot_errors += 1;
             if snapshot_errors == 1 {
                 eprintln!("lanterne: snapshot: {e}");
@@ -652,6 +668,19 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
     let mut write_metrics = |t: lanterne::capture::Tick<'_>| {
         if let Some(e) = &expo {
             e.set(lanterne::metrics::render(&t, a.metrics_per_host));
+        }
+    };
+    let period_ns = a
+        .rotate_seconds
+        .saturating_mul(1_000_000_000)
+        .min(i64::MAX as u64) as i64;
+    let mut write_period = |t: lanterne::capture::Tick<'_>, start: i64| {
+        let Some(path) = a.an.json.as_deref() else {
+            return;
+        };
+        let file = period_file(path, start, period_ns);
+        if let Err(e) = write_whole(&file, tick_summary(&t).as_bytes()) {
+            eprintln!("lanterne: --hourly: {e}");
         }
     };
     // SIGHUP: the catalog (built in or --signatures) and the policy file again.
@@ -692,6 +721,10 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
             }),
             hangup: Some(&HANGUP),
             reload: Some(&mut reload),
+            rotate: a.hourly.then_some((
+                period_ns,
+                &mut write_period as &mut dyn FnMut(lanterne::capture::Tick<'_>, i64),
+            )),
         },
     );
     let elapsed = started.elapsed().as_secs_f64();
@@ -719,6 +752,27 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
         (live.drops.kernel, live.drops.interface),
         elapsed,
     ))
+}
+
+/// `summary.json` → `summary.2026-11-26T14.json` for the hour starting at
+/// `start` (UTC; minutes and seconds too when the period is not whole hours).
+fn period_file(path: &str, start: i64, period_ns: i64) -> String {
+    let t = report::rfc3339(start);
+    let label = if period_ns % 3_600_000_000_000 == 0 {
+        t[..13].to_string()
+    } else {
+        t[..19].replace(':', "-")
+    };
+    let p = Path::new(path);
+    let stem = p
+        .file_stem()
+        .map(|s| s.to_string_lossy())
+        .unwrap_or_default();
+    let name = match p.extension() {
+        Some(ext) => format!("{stem}.{label}.{}", ext.to_string_lossy()),
+        None => format!("{stem}.{label}"),
+    };
+    p.with_file_name(name).display().to_string()
 }
 
 fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
@@ -863,6 +917,20 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn period_files_are_named_after_their_start() {
+        let h = 3_600_000_000_000;
+        let t = 1_764_165_600_000_000_000; // 2025-11-26T14:00:00Z
+        assert_eq!(
+            period_file("/var/lib/l/summary.json", t, h),
+            "/var/lib/l/summary.2025-11-26T14.json"
+        );
+        assert_eq!(
+            period_file("out", t + 2_000_000_000, 2_000_000_000),
+            "out.2025-11-26T14-00-02"
+        );
+    }
 
     /// The option index really is `purge_delay`: read before any set, it has
     /// purge_delay's default (10 ms), and its neighbours theirs

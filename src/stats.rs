@@ -64,6 +64,40 @@ impl Stats {
         self.undecodable.values().sum()
     }
 
+    /// What was counted since `base` (an earlier copy of these counters),
+    /// with the time range `first..last` given (the counters only know
+    /// their whole range).
+    pub fn since(&self, base: &Stats, first: Option<i64>, last: Option<i64>) -> Stats {
+        let sub = |m: &BTreeMap<&'static str, u64>, b: &BTreeMap<&'static str, u64>| {
+            m.iter()
+                .map(|(k, v)| (*k, v.saturating_sub(b.get(k).copied().unwrap_or(0))))
+                .filter(|(_, v)| *v > 0)
+                .collect()
+        };
+        Stats {
+            packets: self.packets - base.packets,
+            bytes: self.bytes - base.bytes,
+            duplicates: self.duplicates - base.duplicates,
+            first_ns: first,
+            last_ns: last,
+            flows: self.flows - base.flows,
+            non_ip: self.non_ip - base.non_ip,
+            other_ip: self.other_ip - base.other_ip,
+            fragments: self.fragments - base.fragments,
+            tunneled: self.tunneled - base.tunneled,
+            evicted_flows: self.evicted_flows - base.evicted_flows,
+            tls_client_hellos: self.tls_client_hellos - base.tls_client_hellos,
+            quic_client_hellos: self.quic_client_hellos - base.quic_client_hellos,
+            quic_initials_decrypted: self.quic_initials_decrypted - base.quic_initials_decrypted,
+            http_requests: self.http_requests - base.http_requests,
+            dns_messages: self.dns_messages - base.dns_messages,
+            dns_names_learned: self.dns_names_learned - base.dns_names_learned,
+            dns_cache_resets: self.dns_cache_resets - base.dns_cache_resets,
+            undecodable: sub(&self.undecodable, &base.undecodable),
+            anomalies: sub(&self.anomalies, &base.anomalies),
+        }
+    }
+
     pub fn merge(&mut self, o: &Stats) {
         self.packets += o.packets;
         self.bytes += o.bytes;
@@ -93,5 +127,46 @@ impl Stats {
         for (k, v) in &o.anomalies {
             *self.anomalies.entry(k).or_insert(0) += v;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A period's counters added to the counters at its start give the
+    /// counters at its end.
+    #[test]
+    fn since_is_the_difference() {
+        let mut base = Stats {
+            packets: 10,
+            bytes: 1000,
+            duplicates: 1,
+            flows: 3,
+            ..Stats::default()
+        };
+        base.anomaly("a");
+        base.undecodable("truncated_ip");
+        let mut end = base.clone();
+        end.packets += 5;
+        end.bytes += 700;
+        end.flows += 2;
+        end.dns_messages += 4;
+        end.anomaly("a");
+        end.anomaly("b");
+        let d = end.since(&base, Some(7), Some(9));
+        assert_eq!(
+            (d.packets, d.bytes, d.flows, d.dns_messages, d.duplicates),
+            (5, 700, 2, 4, 0)
+        );
+        assert_eq!((d.first_ns, d.last_ns), (Some(7), Some(9)));
+        assert!(d.undecodable.is_empty());
+        let mut back = base.clone();
+        back.merge(&d);
+        assert_eq!(
+            (back.packets, back.bytes, back.flows),
+            (end.packets, end.bytes, end.flows)
+        );
+        assert_eq!(back.anomalies, end.anomalies);
     }
 }
