@@ -270,19 +270,34 @@ fn live_capture_equals_read_at_top_speed() {
     let dir = scratch("live-equal");
     let Some(pcap) = traffic(&dir) else { return };
     let chatgpt = data("corpus/pcap/ai__chatgpt-browser_frames-0001-0500.pcapng");
-    for (name, file, services) in [
-        ("generated", pcap.as_path(), 8),
-        ("chatgpt", chatgpt.as_path(), 1),
+    // Mirror encapsulations are looked through live as in files.
+    let tunnels: Vec<PathBuf> = [
+        "ndpi__vxlan.pcap",
+        "sv__decode-erspan-typeI-02__input.pcap",
+        "ndpi__4in6tunnel.pcap",
+        "ndpi__capwap_data.pcapng",
+    ]
+    .iter()
+    .map(|f| data(&format!("corpus/pcap/{f}")))
+    .collect();
+    let tunnels: Vec<&Path> = tunnels.iter().map(PathBuf::as_path).collect();
+    for (name, files, services) in [
+        ("generated", vec![pcap.as_path()], 8),
+        ("chatgpt", vec![chatgpt.as_path()], 1),
+        ("tunnels", tunnels, 0),
     ] {
         let json = dir.join(format!("live-{name}.json"));
         // No duplicate detection here: at top speed the file's own TCP
         // retransmissions (exact copies, seconds apart in capture time) come
         // microseconds apart, as copies from two mirror sessions would.
         let child = start_capture(&[&v.near[0]], &json, &["--dedup-ms", "0"]);
-        let (sent, rate) = replay(&v, &[file], &[]);
+        let (sent, rate) = replay(&v, &files, &[]);
         let live = stop_capture(child, &json, sent, libc::SIGTERM);
         eprintln!("{name}: replayed {sent} packets, {rate}");
-        let read = summary_of(&[file], &["--threads", "1"], &dir, "read");
+        let read = summary_of(&files, &["--threads", "1"], &dir, "read");
+        if name == "tunnels" {
+            assert_eq!(live["capture"]["tunneled_packets"].as_u64(), Some(sent));
+        }
         assert_eq!(
             live["capture"]["packets"].as_u64(),
             Some(sent),
