@@ -237,6 +237,7 @@ pub fn run(
             .as_ref()
             .map(|(every, _)| started + *every);
         let mut next_metrics = periodic.metrics.as_ref().map(|_| started);
+        let mut next_flush = started + Duration::from_secs(1);
         let mut frames = 0u64;
         let mut stopping = false;
         loop {
@@ -314,6 +315,12 @@ pub fn run(
                 }
             }
             let now = Instant::now();
+            if now >= next_flush {
+                // Events and facts reach their files within a second.
+                let _ = agg.finish_events();
+                engine.flush_facts();
+                next_flush = now + Duration::from_secs(1);
+            }
             let current = reloaded.as_ref().map_or(sanctioned, |(_, p)| &p.sanctioned);
             let tick = |agg: &Aggregator, f: &mut dyn FnMut(Tick<'_>)| {
                 f(Tick {

@@ -1395,6 +1395,14 @@ impl<'c> Engine<'c> {
         }
     }
 
+    /// Writes out the facts buffered so far (live capture does this every
+    /// second, so that a crash loses little).
+    pub fn flush_facts(&mut self) {
+        if let Some(fs) = self.facts.as_mut() {
+            fs.flush();
+        }
+    }
+
     /// Facts write errors (e.g. a closed pipe), if any.
     pub fn facts_error(&self) -> Option<String> {
         self.facts.as_ref().and_then(|f| f.error())

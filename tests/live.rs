@@ -677,6 +677,7 @@ fn sighup_reloads_catalog_and_policy_and_keeps_counts() {
     let policy = dir.join("policy.toml");
     std::fs::write(&policy, "sanctioned = []\n").unwrap();
     let json = dir.join("live.json");
+    let events = dir.join("events.ndjson");
     // Short timeouts, so that every flow of the first replay has ended
     // before the second one starts (its UDP flows would go on otherwise).
     let child = start_capture(
@@ -687,6 +688,9 @@ fn sighup_reloads_catalog_and_policy_and_keeps_counts() {
             sigs.to_str().unwrap(),
             "--policy",
             policy.to_str().unwrap(),
+            "--events",
+            events.to_str().unwrap(),
+            "--events-all",
             "--tcp-timeout",
             "1",
             "--udp-timeout",
@@ -702,6 +706,12 @@ fn sighup_reloads_catalog_and_policy_and_keeps_counts() {
     // engine's clock follows the wall clock 2 s behind).
     std::thread::sleep(Duration::from_secs(9));
     let before = snapshot(&json).unwrap();
+    // Ended flows reach the events file while the capture runs.
+    assert_eq!(
+        Some(read_ndjson(&events).len() as u64),
+        before["capture"]["flows"].as_u64(),
+        "events written so far"
+    );
     let chatgpt = service(&before, "chatgpt")
         .expect("chatgpt in the traffic")
         .clone();
