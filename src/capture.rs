@@ -70,6 +70,18 @@ pub struct Tick<'a> {
     pub drops: Drops,
     pub active_flows: usize,
     pub latency: Option<&'a hdrhistogram::Histogram<u64>>,
+    /// The interfaces: name, whether they still capture, and why not.
+    pub interfaces: &'a [IfaceCounters],
+}
+
+impl Tick<'_> {
+    /// Why interfaces stopped capturing, one line each.
+    pub fn interface_errors(&self) -> Vec<String> {
+        self.interfaces
+            .iter()
+            .filter_map(|c| c.error.lock().ok().and_then(|e| e.clone()))
+            .collect()
+    }
 }
 
 /// A live run's results: as for files, plus the drops and one line per
@@ -151,10 +163,10 @@ fn tee<'a>(main: &'a mut Aggregator, period: &'a mut Option<Period>) -> Tee<'a> 
     }
 }
 
-/// Hands a finished period (`len` long) to the rotation callback.
+/// Hands a finished period (ending at `end`) to the rotation callback.
 fn emit_period(
     p: Period,
-    len: i64,
+    end: i64,
     engine: &Engine<'_>,
     sanctioned: &std::collections::BTreeSet<String>,
     counters: &[IfaceCounters],
@@ -162,7 +174,7 @@ fn emit_period(
 ) {
     let stats = engine
         .stats
-        .since(&p.base, Some(p.start), Some(p.start.saturating_add(len)));
+        .since(&p.base, Some(p.start), Some(end.max(p.start)));
     f(
         Tick {
             catalog: engine.catalog(),
@@ -172,6 +184,7 @@ fn emit_period(
             drops: drops(counters).since(&p.base_drops),
             active_flows: engine.active_flows(),
             latency: None,
+            interfaces: counters,
         },
         p.start,
     );
@@ -201,7 +214,13 @@ pub fn run(
     mut periodic: Periodic<'_>,
 ) -> LiveAnalysis {
     let mut reloaded: Option<(Arc<Catalog>, Policy)> = None;
-    let counters: Vec<IfaceCounters> = lives.iter().map(|_| IfaceCounters::default()).collect();
+    let counters: Vec<IfaceCounters> = lives
+        .iter()
+        .map(|l| IfaceCounters {
+            name: l.name.clone(),
+            ..IfaceCounters::default()
+        })
+        .collect();
     let cap_stop = AtomicBool::new(false);
     let mut engine = Engine::new(cfg.clone(), catalog, facts_out);
     // A period's aggregator writes no events (the run's does).
@@ -212,8 +231,11 @@ pub fn run(
     };
     let mut agg = Aggregator::new(agg_opts);
     let period_len = periodic.rotate.as_ref().map(|(len, _)| (*len).max(1));
-    let mut period = period_len.map(|len| Period {
-        start: wall_ns().div_euclid(len) * len,
+    // The first period starts now (its file is named after this instant, so
+    // a restart within the hour does not overwrite the hour's file); the next
+    // ones on multiples of the period.
+    let mut period = period_len.map(|_| Period {
+        start: wall_ns(),
         agg: Aggregator::new(period_opts.clone()),
         base: Stats::default(),
         base_drops: Drops::default(),
@@ -282,8 +304,12 @@ pub fn run(
                 if let Some(reload) = periodic.reload.as_mut() {
                     match reload() {
                         Ok((mut cat, policy)) => {
+                            // (The current period's services are among the run's.)
                             let map = cat.reconcile(engine.catalog(), &agg.used_services());
                             agg.remap_services(&map);
+                            if let Some(p) = period.as_mut() {
+                                p.agg.remap_services(&map);
+                            }
                             let cat = Arc::new(cat);
                             engine.set_catalog(Arc::clone(&cat));
                             eprintln!(
@@ -300,7 +326,9 @@ pub fn run(
             }
             if let (Some(len), Some((_, f))) = (period_len, periodic.rotate.as_mut()) {
                 let wall = wall_ns();
-                let due = period.as_ref().is_some_and(|p| wall >= p.start + len);
+                let due = period
+                    .as_ref()
+                    .is_some_and(|p| wall >= p.start.div_euclid(len) * len + len);
                 if due {
                     let next = Period {
                         start: wall.div_euclid(len) * len,
@@ -310,7 +338,8 @@ pub fn run(
                     };
                     if let Some(p) = period.replace(next) {
                         let current = reloaded.as_ref().map_or(sanctioned, |(_, p)| &p.sanctioned);
-                        emit_period(p, len, &engine, current, &counters, &mut **f);
+                        let end = p.start.div_euclid(len) * len + len;
+                        emit_period(p, end, &engine, current, &counters, &mut **f);
                     }
                 }
             }
@@ -331,6 +360,7 @@ pub fn run(
                     drops: drops(&counters),
                     active_flows: engine.active_flows(),
                     latency: engine.latency.as_ref(),
+                    interfaces: &counters,
                 })
             };
             if let (Some(at), Some((every, f))) = (next_snapshot, periodic.snapshot.as_mut()) {
@@ -338,13 +368,13 @@ pub fn run(
                     let mut snap = agg.snapshot();
                     engine.snapshot(&mut snap);
                     tick(&snap, *f);
-                    next_snapshot = Some(now + *every);
+                    next_snapshot = now.checked_add(*every);
                 }
             }
             if let (Some(at), Some((every, f))) = (next_metrics, periodic.metrics.as_mut()) {
                 if now >= at {
                     tick(&agg, *f);
-                    next_metrics = Some(now + *every);
+                    next_metrics = now.checked_add(*every);
                 }
             }
         }
@@ -353,8 +383,8 @@ pub fn run(
     // The last, partial period.
     if let (Some(p), Some((_, f))) = (period.take(), periodic.rotate.as_mut()) {
         let current = reloaded.as_ref().map_or(sanctioned, |(_, p)| &p.sanctioned);
-        let len = wall_ns().saturating_sub(p.start);
-        emit_period(p, len, &engine, current, &counters, &mut **f);
+        let end = wall_ns().max(p.start);
+        emit_period(p, end, &engine, current, &counters, &mut **f);
     }
     let read_errors: Vec<String> = counters
         .iter()

@@ -19,7 +19,7 @@
 //! which bounds the memory at about 50 MiB whatever the traffic.
 
 use std::collections::VecDeque;
-use std::hash::Hasher;
+use std::hash::{BuildHasher, Hasher};
 
 use rustc_hash::FxHashMap;
 
@@ -31,6 +31,8 @@ use crate::decode::linktype;
 pub const REORDER_NS: i64 = 500_000_000;
 /// Frames remembered at most.
 pub const MAX_REMEMBERED: usize = 1 << 20;
+/// A frame this far behind the newest one means the clock stepped back.
+const CLOCK_STEP_NS: i64 = 5_000_000_000;
 
 /// Duplicate detection for live capture (see the module documentation).
 pub struct Dedup {
@@ -40,11 +42,15 @@ pub struct Dedup {
     /// The same, in the order they were remembered (for forgetting).
     order: VecDeque<(i64, u64)>,
     newest: i64,
+    /// Random keys of the content hash (SipHash): a sender who cannot know
+    /// them cannot craft a frame that hides another as its "duplicate".
+    keys: std::collections::hash_map::RandomState,
 }
 
 impl Dedup {
     pub fn new(window_ns: i64) -> Self {
         Dedup {
+            keys: Default::default(),
             window_ns,
             seen: FxHashMap::default(),
             order: VecDeque::new(),
@@ -55,7 +61,14 @@ impl Dedup {
     /// True if a copy of this frame was seen within the window of `ts`
     /// (before or after it); remembers the frame otherwise.
     pub fn is_duplicate(&mut self, link: u32, frame: &[u8], ts: i64) -> bool {
-        let h = content_hash(link, frame);
+        let h = content_hash(&self.keys, link, frame);
+        if ts < self.newest.saturating_sub(CLOCK_STEP_NS) {
+            // The clock stepped back (NTP): start over rather than forget
+            // every frame until time catches up.
+            self.seen.clear();
+            self.order.clear();
+            self.newest = ts;
+        }
         self.newest = self.newest.max(ts);
         let horizon = self
             .newest
@@ -81,7 +94,7 @@ impl Dedup {
 }
 
 /// Hash of the frame from its IP header on, without the fields routers change.
-fn content_hash(link: u32, frame: &[u8]) -> u64 {
+fn content_hash(keys: &impl BuildHasher, link: u32, frame: &[u8]) -> u64 {
     let l3 = match link {
         linktype::ETHERNET => {
             let mut at = 12;
@@ -111,7 +124,7 @@ fn content_hash(link: u32, frame: &[u8]) -> u64 {
         6 if n >= 40 => head[7] = 0, // hop limit
         _ => {}
     }
-    let mut h = rustc_hash::FxHasher::default();
+    let mut h = keys.build_hasher();
     h.write(&head[..n]);
     h.write(l3.get(n..).unwrap_or_default());
     h.write_usize(l3.len());
@@ -146,6 +159,11 @@ mod tests {
             assert!(!d.is_duplicate(linktype::ETHERNET, &f, 1_000_000_000));
         }
         assert!(d.order.len() <= MAX_REMEMBERED && d.seen.len() <= MAX_REMEMBERED);
+        // The clock steps back a minute: detection starts over and works.
+        let g = eth_ipv4_tcp([10, 0, 0, 8], [1, 2, 3, 4], 40000, 443, 0, 0x10, b"x");
+        assert!(!d.is_duplicate(linktype::ETHERNET, &g, 1_000_000_000 - 60_000_000_000));
+        assert!(d.is_duplicate(linktype::ETHERNET, &g, 1_000_000_000 - 59_999_000_000));
+        assert_eq!(d.order.len(), 1);
         // Capture time moves on: everything older than the horizon goes.
         let f = eth_ipv4_tcp([10, 0, 0, 9], [1, 2, 3, 4], 40000, 443, 0, 0x10, b"");
         assert!(!d.is_duplicate(linktype::ETHERNET, &f, 10_000_000_000));

@@ -574,20 +574,22 @@ extern "C" fn on_hangup(_: libc::c_int) {
 /// and the policy (its default action would kill the process and lose the
 /// counts).
 fn install_signal_handlers() {
-    let set = |sig: libc::c_int, f: extern "C" fn(libc::c_int)| {
+    let set = |sig: libc::c_int, f: extern "C" fn(libc::c_int), flags: libc::c_int| {
         // SAFETY: a zeroed sigaction with a handler that only stores to an
         // atomic (async-signal-safe); SA_RESTART keeps reads going.
         unsafe {
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = f as usize;
-            sa.sa_flags = libc::SA_RESTART;
+            sa.sa_flags = libc::SA_RESTART | flags;
             libc::sigemptyset(&mut sa.sa_mask);
             libc::sigaction(sig, &sa, std::ptr::null_mut());
         }
     };
-    set(libc::SIGINT, on_stop);
-    set(libc::SIGTERM, on_stop);
-    set(libc::SIGHUP, on_hangup);
+    // A second Ctrl-C or SIGTERM kills at once (SA_RESETHAND restores the
+    // default action), should the final writes hang.
+    set(libc::SIGINT, on_stop, libc::SA_RESETHAND);
+    set(libc::SIGTERM, on_stop, libc::SA_RESETHAND);
+    set(libc::SIGHUP, on_hangup, 0);
 }
 
 fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
@@ -595,11 +597,14 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
     // The metrics export processing-latency percentiles.
     p.cfg.latency |= a.metrics.is_some();
     p.cfg.dedup_ns = a.dedup_ms.saturating_mul(1_000_000).min(i64::MAX as u64) as i64;
-    let positive = |v: Option<f64>, what: &str| match v {
-        Some(x) if !(x.is_finite() && x > 0.0) => Err(Fail::Usage(format!(
-            "{what} must be a positive number of seconds"
-        ))),
-        _ => Ok(v.map(std::time::Duration::from_secs_f64)),
+    let positive = |v: Option<f64>, what: &str| {
+        v.map(|x| match std::time::Duration::try_from_secs_f64(x) {
+            Ok(d) if x > 0.0 => Ok(d),
+            _ => Err(Fail::Usage(format!(
+                "{what} must be a positive number of seconds"
+            ))),
+        })
+        .transpose()
     };
     let duration = positive(a.duration, "--duration")?;
     let interval = positive(a.interval, "--interval")?;
@@ -650,7 +655,7 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
             &inputs,
             t.stats,
             (t.drops.kernel, t.drops.interface),
-            &[],
+            &t.interface_errors(),
         ))
     };
     let mut snapshot_errors = 0u64;

@@ -14,8 +14,9 @@
 use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::capture::Tick;
 
@@ -48,23 +49,53 @@ pub fn serve(addr: &str) -> Result<(Exposition, std::net::SocketAddr), String> {
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
-            for conn in listener.incoming().flatten() {
-                // One scrape at a time: Prometheus scrapes every few seconds.
-                let _ = answer(conn, &shared);
+            // A thread per connection, a few at most: a client that holds
+            // its connection open does not block the scrapes.
+            let busy = Arc::new(AtomicUsize::new(0));
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else {
+                    // (Out of descriptors, say: do not spin.)
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                };
+                if busy.load(Ordering::Relaxed) >= MAX_CLIENTS {
+                    continue; // dropped: closed
+                }
+                busy.fetch_add(1, Ordering::Relaxed);
+                let (expo, mine) = (shared.clone(), Arc::clone(&busy));
+                let spawned = std::thread::Builder::new()
+                    .name("metrics-client".into())
+                    .spawn(move || {
+                        let _ = answer(conn, &expo);
+                        mine.fetch_sub(1, Ordering::Relaxed);
+                    });
+                if spawned.is_err() {
+                    busy.fetch_sub(1, Ordering::Relaxed);
+                }
             }
         })
         .map_err(|e| format!("--metrics: {e}"))?;
     Ok((expo, local))
 }
 
+/// Connections served at once.
+const MAX_CLIENTS: usize = 8;
+/// Time a client has to send its request head.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
+
 /// Answers one HTTP/1.x request.
 fn answer(mut conn: TcpStream, expo: &Exposition) -> std::io::Result<()> {
-    conn.set_read_timeout(Some(Duration::from_secs(5)))?;
     conn.set_write_timeout(Some(Duration::from_secs(5)))?;
-    // The request head: up to the blank line, at most 8 KiB.
+    let deadline = Instant::now() + REQUEST_DEADLINE;
+    // The request head: up to the blank line, at most 8 KiB, within the deadline.
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        conn.set_read_timeout(Some(left))?;
         let n = conn.read(&mut buf)?;
         if n == 0 {
             break;
@@ -174,6 +205,21 @@ pub fn render(t: &Tick<'_>, per_host: bool) -> String {
         "Frames dropped as copies from overlapping mirror sessions.",
     );
     let _ = writeln!(o, "lanterne_duplicates_total {}", st.duplicates);
+    family(
+        &mut o,
+        "lanterne_interface_up",
+        "gauge",
+        "1 while the interface captures, 0 once its capture stopped on an error.",
+    );
+    for i in t.interfaces {
+        let up = i.up.load(Ordering::Relaxed);
+        let _ = writeln!(
+            o,
+            "lanterne_interface_up{{interface=\"{}\"}} {}",
+            label(&i.name),
+            u8::from(up)
+        );
+    }
     family(
         &mut o,
         "lanterne_flows_active",
@@ -307,6 +353,7 @@ mod tests {
             drops: Default::default(),
             active_flows: 0,
             latency: Some(&hist),
+            interfaces: &[],
         };
         let text = render(&tick, true);
         let exported: BTreeSet<&str> = text
@@ -358,6 +405,11 @@ mod tests {
         assert!(m.contains("text/plain; version=0.0.4"), "{m}");
         assert!(m.ends_with("\r\n\r\nlanterne_packets_total 7\n"), "{m}");
         assert!(get("/other").starts_with("HTTP/1.1 404"));
+        // A client that connects and sends nothing does not hold up a scrape.
+        let _idle = TcpStream::connect(addr).unwrap();
+        let t0 = Instant::now();
+        assert!(get("/metrics").starts_with("HTTP/1.1 200"));
+        assert!(t0.elapsed() < REQUEST_DEADLINE);
         assert!(serve(&addr.to_string())
             .unwrap_err()
             .contains("cannot listen"));

@@ -80,6 +80,10 @@ impl Batch {
 /// the metrics while the capture runs).
 #[derive(Debug, Default)]
 pub struct IfaceCounters {
+    /// The interface.
+    pub name: String,
+    /// Still capturing (false once its capture stopped on an error).
+    pub up: AtomicBool,
     /// Frames handed to the analysis.
     pub frames: AtomicU64,
     /// libpcap's counts since the capture started (`pcap_stats`, widened
@@ -163,6 +167,8 @@ fn open_error(iface: &str, msg: &str) -> String {
 const BATCH_BYTES: usize = 256 * 1024;
 /// Longest a frame waits in a batch.
 const BATCH_AGE: Duration = Duration::from_millis(20);
+/// Longest a stopping capture thread keeps reading what the kernel holds.
+const DRAIN: Duration = Duration::from_secs(2);
 /// How often the capture thread reads libpcap's counters.
 const STATS_EVERY: Duration = Duration::from_millis(500);
 
@@ -180,9 +186,15 @@ fn wait_readable(fd: std::os::fd::RawFd, ms: i32) {
     unsafe { libc::poll(&mut p, 1, ms) };
 }
 
-/// Widens a wrapping 32-bit counter: `last` is the previous raw value.
+/// Widens a wrapping 32-bit counter: `last` is the previous raw value. A
+/// step back by more than half the range is a reset, not a wrap (libpcap
+/// derives the interface drops from the device's counters, which read 0 once
+/// the device is gone or its driver resets them): nothing is added then.
 fn widen(total: &AtomicU64, last: &mut u32, now: u32) {
-    total.fetch_add(u64::from(now.wrapping_sub(*last)), Ordering::Relaxed);
+    let delta = now.wrapping_sub(*last);
+    if delta < 1 << 31 {
+        total.fetch_add(u64::from(delta), Ordering::Relaxed);
+    }
     *last = now;
 }
 
@@ -220,8 +232,16 @@ pub fn run(
             .fetch_add(batch.frames.len() as u64, Ordering::Relaxed);
         tx.send(batch).is_ok()
     };
+    counters.up.store(true, Ordering::Relaxed);
+    // After a stop request, what the kernel already holds is still read (for
+    // at most this long), so that a stop loses nothing it counted.
+    let mut drain_until: Option<Instant> = None;
+    let mut failed = false;
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if drain_until.is_none() && stop.load(Ordering::Relaxed) {
+            drain_until = Some(Instant::now() + DRAIN);
+        }
+        if drain_until.is_some_and(|t| Instant::now() >= t) {
             break;
         }
         match live.cap.next_packet() {
@@ -248,19 +268,27 @@ pub fn run(
                 }
             }
             Err(pcap::Error::TimeoutExpired) => {
-                // Nothing ready: hand over what we hold, then wait for frames.
+                // Nothing ready: hand over what we hold, then wait for frames
+                // (or, stopping, the kernel's buffer is empty: done).
                 if !batch.frames.is_empty() && !send(std::mem::replace(&mut batch, fresh())) {
                     return;
+                }
+                if drain_until.is_some() {
+                    break;
                 }
                 wait_readable(live.cap.as_raw_fd(), POLL_MS);
             }
             Err(e) => {
                 // The interface went down or was removed: keep what was
-                // captured, say why the capture of this interface ended.
+                // captured, say so now (the other interfaces go on), and
+                // report it at the end too.
                 let msg = format!("{}: capture stopped: {e}", live.name);
+                eprintln!("lanterne: {msg}");
                 if let Ok(mut slot) = counters.error.lock() {
                     slot.get_or_insert(msg);
                 }
+                counters.up.store(false, Ordering::Relaxed);
+                failed = true;
                 break;
             }
         }
@@ -269,7 +297,10 @@ pub fn run(
             read_stats(&mut live.cap, &mut recv, &mut drop, &mut ifdrop);
         }
     }
-    read_stats(&mut live.cap, &mut recv, &mut drop, &mut ifdrop);
+    if !failed {
+        // (A failed device's counters are gone; the last ones read stay.)
+        read_stats(&mut live.cap, &mut recv, &mut drop, &mut ifdrop);
+    }
     if !batch.frames.is_empty() {
         send(batch);
     }
@@ -280,13 +311,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counters_widen_across_wraps() {
+    fn counters_widen_across_wraps_but_not_resets() {
         let total = AtomicU64::new(0);
         let mut last = 0u32;
         widen(&total, &mut last, 10);
+        widen(&total, &mut last, 1 << 30);
+        widen(&total, &mut last, (1 << 31) + 100);
         widen(&total, &mut last, u32::MAX - 5);
-        widen(&total, &mut last, 4); // wrapped
+        widen(&total, &mut last, 4); // wrapped: 10 more
         assert_eq!(total.load(Ordering::Relaxed), u64::from(u32::MAX - 5) + 10);
+        // The device's counter reset (or the device is gone): nothing added.
+        widen(&total, &mut last, 0);
+        assert_eq!(total.load(Ordering::Relaxed), u64::from(u32::MAX - 5) + 10);
+        widen(&total, &mut last, 7);
+        assert_eq!(total.load(Ordering::Relaxed), u64::from(u32::MAX - 5) + 17);
     }
 
     #[test]
