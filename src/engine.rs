@@ -50,6 +50,9 @@ pub struct Config {
     /// Drop a frame identical to one seen less than this long before (live
     /// capture from overlapping mirror sessions; 0: off). See [`crate::dedup`].
     pub dedup_ns: i64,
+    /// How internal addresses are shown in facts (`--pseudonymize`,
+    /// `--host-prefix`).
+    pub hosts: crate::privacy::HostView,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             fingerprints: true,
             latency: false,
             dedup_ns: 0,
+            hosts: Default::default(),
         }
     }
 }
@@ -355,7 +359,10 @@ impl<'c> Engine<'c> {
     }
 
     /// An engine with a given fact sink (e.g. [`FactSink::memory`] for workers).
-    pub fn with_facts(cfg: Config, catalog: &'c Catalog, facts: Option<FactSink>) -> Self {
+    pub fn with_facts(cfg: Config, catalog: &'c Catalog, mut facts: Option<FactSink>) -> Self {
+        if let Some(f) = facts.as_mut() {
+            f.view = cfg.hosts.clone();
+        }
         let latency = cfg_latency(&cfg);
         let cfg_dedup = cfg.dedup_ns;
         Engine {

@@ -120,6 +120,8 @@ pub struct FactSink {
     /// Index of the input file being read (memory mode).
     pub file_index: u32,
     error: Option<String>,
+    /// How internal addresses are shown (`--pseudonymize`, `--host-prefix`).
+    pub view: crate::privacy::HostView,
 }
 
 impl FactSink {
@@ -129,6 +131,7 @@ impl FactSink {
             memory: Vec::new(),
             file_index: 0,
             error: None,
+            view: Default::default(),
         }
     }
 
@@ -139,6 +142,7 @@ impl FactSink {
             memory: Vec::new(),
             file_index: 0,
             error: None,
+            view: Default::default(),
         }
     }
 
@@ -156,8 +160,8 @@ impl FactSink {
             "{{\"frame\":{},\"ts\":{},\"src\":\"{}\",\"dst\":\"{}\",\"sport\":{},\"dport\":{},\"transport\":\"{}\",\"ip_version\":{},\"kind\":\"{}\",\"name\":{}",
             f.frame,
             ts_seconds(f.ts),
-            p.src,
-            p.dst,
+            self.view.show(p.src),
+            self.view.show(p.dst),
             p.sport,
             p.dport,
             if p.proto == PROTO_TCP { "tcp" } else { "udp" },
@@ -191,7 +195,7 @@ impl FactSink {
             } => line.push_str(&format!(
                 ",\"rtype\":\"{}\",\"data\":{},\"query\":{},\"dns_id\":{},\"dns_flavor\":\"{}\"",
                 rtype,
-                js(data),
+                js(&self.view.show_text(data)),
                 query.map(js).unwrap_or_else(|| "null".into()),
                 id,
                 flavor

@@ -13,6 +13,7 @@ pub mod flow;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;
+pub mod privacy;
 pub mod proto;
 pub mod report;
 pub mod risk;

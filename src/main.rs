@@ -186,6 +186,14 @@ struct AnalysisArgs {
     /// Print processing-latency percentiles and flow duration/size distributions to stderr.
     #[arg(long)]
     stats: bool,
+    /// Replace internal addresses by keyed tokens (HMAC-SHA256) in every output; '@FILE'
+    /// reads the key from FILE (keeps it out of the process list).
+    #[arg(long, value_name = "KEY")]
+    pseudonymize: Option<String>,
+    /// Count internal hosts per subnet: an IPv4 prefix length (<= 32) and/or an IPv6 one
+    /// (> 32), e.g. 24, 64 or 24,56 (the one not given: 24 and 64).
+    #[arg(long, value_name = "LEN[,LEN]", value_delimiter = ',')]
+    host_prefix: Vec<u8>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -379,6 +387,36 @@ fn prepare(a: &AnalysisArgs) -> Result<Prepared, Fail> {
             "only one of --json, --events, --facts can write to stdout".into(),
         ));
     }
+    let key = match a.pseudonymize.as_deref() {
+        None => None,
+        Some(k) => {
+            let bytes = match k.strip_prefix('@') {
+                Some(path) => std::fs::read(path)
+                    .map_err(|e| Fail::Usage(format!("--pseudonymize {k}: {e}")))?
+                    .trim_ascii_end()
+                    .to_vec(),
+                None => k.as_bytes().to_vec(),
+            };
+            if bytes.is_empty() {
+                return Err(Fail::Usage("--pseudonymize: the key is empty".into()));
+            }
+            Some(bytes)
+        }
+    };
+    let prefix = match a.host_prefix.as_slice() {
+        [] => None,
+        lens if lens.len() <= 2 && lens.iter().all(|&l| l <= 128) => {
+            let v4 = lens.iter().find(|&&l| l <= 32).copied().unwrap_or(24);
+            let v6 = lens.iter().find(|&&l| l > 32).copied().unwrap_or(64);
+            Some((v4, v6))
+        }
+        _ => {
+            return Err(Fail::Usage(
+                "--host-prefix: one or two prefix lengths, e.g. 24 or 24,64".into(),
+            ))
+        }
+    };
+    let view = lanterne::privacy::HostView::new(key.as_deref(), prefix, internal.clone());
     let cfg = Config {
         tcp_timeout_ns: a.tcp_timeout as i64 * 1_000_000_000,
         udp_timeout_ns: a.udp_timeout as i64 * 1_000_000_000,
@@ -387,6 +425,7 @@ fn prepare(a: &AnalysisArgs) -> Result<Prepared, Fail> {
         bucket_ns: a.bucket_seconds as i64 * 1_000_000_000,
         fingerprints: a.events.is_some(),
         latency: a.stats,
+        hosts: view.clone(),
         ..Config::default()
     };
     let facts_out = a.facts.as_deref().map(open_out).transpose()?;
@@ -402,6 +441,7 @@ fn prepare(a: &AnalysisArgs) -> Result<Prepared, Fail> {
         events,
         events_all: a.events_all,
         distributions: a.stats,
+        view,
     };
     Ok(Prepared {
         catalog,

@@ -337,25 +337,32 @@ mod tests {
     use crate::signatures::Catalog;
     use std::collections::BTreeSet;
 
+    /// Every series of `agg` (per host too), with no other counts.
+    fn render_all(
+        cat: &Catalog,
+        agg: &crate::report::Aggregator,
+        latency: Option<&hdrhistogram::Histogram<u64>>,
+    ) -> String {
+        let stats = crate::stats::Stats::default();
+        let tick = Tick {
+            catalog: cat,
+            sanctioned: &BTreeSet::new(),
+            agg,
+            stats: &stats,
+            drops: Default::default(),
+            active_flows: 0,
+            latency,
+            interfaces: &[],
+        };
+        render(&tick, true)
+    }
+
     /// Every series the shipped Grafana dashboard queries is one we export.
     #[test]
     fn grafana_dashboard_uses_exported_series() {
         let agg = crate::report::Aggregator::new(crate::report::AggOptions::default());
-        let stats = crate::stats::Stats::default();
         let hist = hdrhistogram::Histogram::<u64>::new(3).unwrap();
-        let cat = Catalog::builtin();
-        let none = BTreeSet::new();
-        let tick = Tick {
-            catalog: &cat,
-            sanctioned: &none,
-            agg: &agg,
-            stats: &stats,
-            drops: Default::default(),
-            active_flows: 0,
-            latency: Some(&hist),
-            interfaces: &[],
-        };
-        let text = render(&tick, true);
+        let text = render_all(&Catalog::builtin(), &agg, Some(&hist));
         let exported: BTreeSet<&str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))
@@ -381,6 +388,55 @@ mod tests {
             }
         }
         assert!(used >= 14, "{used}");
+    }
+
+    /// Per-host series show hosts as the outputs do: pseudonymised here.
+    #[test]
+    fn per_host_series_are_pseudonymized() {
+        let cat = Catalog::builtin();
+        let sid = cat.match_name("chatgpt.com").unwrap().service;
+        let view =
+            crate::privacy::HostView::new(Some(b"k"), None, crate::report::default_internal());
+        let mut agg = crate::report::Aggregator::new(crate::report::AggOptions {
+            view: view.clone(),
+            ..Default::default()
+        });
+        let rec = crate::engine::FlowRecord {
+            serial: 1,
+            ts_start: 0,
+            ts_end: 1,
+            client: "10.1.2.3".parse().unwrap(),
+            server: "104.18.32.47".parse().unwrap(),
+            client_port: 50000,
+            server_port: 443,
+            proto: 6,
+            server_name: Some("chatgpt.com".into()),
+            via: Some(crate::flow::Via::TlsSni),
+            service: Some(sid),
+            pattern: None,
+            bytes_up: 100,
+            bytes_down: 200,
+            packets_up: 1,
+            packets_down: 1,
+            ech: false,
+            ech_offered: false,
+            alpn: Vec::new(),
+            sni: Vec::new(),
+            ja4: None,
+            ja3: None,
+            past_buckets: Vec::new(),
+            bucket: Default::default(),
+            end: crate::engine::EndReason::Closed,
+            quic: false,
+            quic_undecryptable: false,
+        };
+        crate::engine::FlowSink::flow_ended(&mut agg, rec, &cat);
+        let text = render_all(&cat, &agg, None);
+        let token = view.show("10.1.2.3".parse().unwrap());
+        assert!(!text.contains("10.1.2.3"));
+        assert!(text.contains(&format!(
+            "lanterne_host_service_bytes_total{{host=\"{token}\",service=\"chatgpt\",direction=\"up\"}} 100"
+        )), "{text}");
     }
 
     #[test]

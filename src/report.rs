@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::engine::{FlowRecord, FlowSink};
 use crate::flow::Via;
+use crate::privacy::HostView;
 use crate::signatures::{Catalog, Cidr};
 use crate::stats::Stats;
 
@@ -154,6 +155,9 @@ pub struct AggOptions {
     /// Keep the flow duration and size distributions (`--stats`): two
     /// histograms of about 0.7 MiB each, written at every flow's end.
     pub distributions: bool,
+    /// How internal hosts are grouped and shown (`--host-prefix`,
+    /// `--pseudonymize`); the default shows each host's address.
+    pub view: HostView,
 }
 
 /// [`DEFAULT_INTERNAL`] parsed.
@@ -173,6 +177,7 @@ impl Default for AggOptions {
             events: None,
             events_all: false,
             distributions: false,
+            view: HostView::default(),
         }
     }
 }
@@ -202,6 +207,7 @@ pub struct Aggregator {
     events_error: Option<String>,
     /// Flow durations and sizes, when asked for ([`AggOptions::distributions`]).
     pub distributions: Option<Box<FlowDistributions>>,
+    view: HostView,
 }
 
 /// Flow durations (µs) and sizes (IP bytes, both directions), all flows.
@@ -246,6 +252,7 @@ impl Aggregator {
             distributions: opts
                 .distributions
                 .then(|| Box::new(FlowDistributions::new())),
+            view: opts.view,
         }
     }
 
@@ -260,6 +267,7 @@ impl Aggregator {
             events: None,
             events_error: None,
             distributions: None,
+            view: self.view.clone(),
             ..*self
         }
     }
@@ -293,13 +301,14 @@ impl Aggregator {
             .map(|(sid, s)| (*sid, s.c.flows, s.c.up, s.c.down))
     }
 
-    /// The same per internal host and service (host, catalog index, flows,
-    /// bytes up, bytes down).
-    pub fn host_service_totals(&self) -> impl Iterator<Item = (IpAddr, u16, u64, u64, u64)> + '_ {
+    /// The same per internal host and service (host as shown, catalog
+    /// index, flows, bytes up, bytes down).
+    pub fn host_service_totals(&self) -> impl Iterator<Item = (String, u16, u64, u64, u64)> + '_ {
         self.hosts.iter().flat_map(|(ip, h)| {
+            let host = self.view.label(*ip);
             h.services
                 .iter()
-                .map(move |(sid, s)| (*ip, *sid, s.c.flows, s.c.up, s.c.down))
+                .map(move |(sid, s)| (host.clone(), *sid, s.c.flows, s.c.up, s.c.down))
         })
     }
 
@@ -328,8 +337,8 @@ impl Aggregator {
         let ev = Event {
             ts_start: rfc3339(r.ts_start),
             ts_end: rfc3339(r.ts_end),
-            client: r.client,
-            server: r.server,
+            client: self.view.show(r.client),
+            server: self.view.show(r.server),
             client_port: r.client_port,
             server_port: r.server_port,
             transport: transport(r.proto),
@@ -426,8 +435,8 @@ impl Aggregator {
 struct Event<'a> {
     ts_start: String,
     ts_end: String,
-    client: IpAddr,
-    server: IpAddr,
+    client: String,
+    server: String,
     client_port: u16,
     server_port: u16,
     transport: &'static str,
@@ -513,7 +522,9 @@ impl FlowSink for Aggregator {
             self.flows_external += 1;
             return;
         }
-        let host = self.hosts.entry(r.client).or_default();
+        // (The host, or its subnet with --host-prefix.)
+        let client = self.view.group(r.client);
+        let host = self.hosts.entry(client).or_default();
         host.all.add(&r);
         let Some(sid) = r.service else {
             return;
@@ -525,7 +536,7 @@ impl FlowSink for Aggregator {
         }
         let s = self.services.entry(sid).or_default();
         s.c.add(&r);
-        s.hosts.insert(r.client);
+        s.hosts.insert(client);
         if let Some(v) = r.via {
             *s.via.entry(v).or_insert(0) += 1;
         }
@@ -658,7 +669,7 @@ impl Aggregator {
                     .collect();
                 svcs.sort_by(|a, b| b.bytes_up.cmp(&a.bytes_up).then_with(|| a.id.cmp(&b.id)));
                 HostOut {
-                    host: ip.to_string(),
+                    host: self.view.label(*ip),
                     flows: svcs.iter().map(|s| s.flows).sum(),
                     bytes_up: svcs.iter().map(|s| s.bytes_up).sum(),
                     bytes_down: svcs.iter().map(|s| s.bytes_down).sum(),
@@ -794,8 +805,9 @@ impl Aggregator {
             for (sid, hs) in &h.services {
                 let s = cat.service(*sid);
                 let names: Vec<&str> = hs.names.iter().map(|x| x.as_str()).collect();
+                let host = self.view.label(*ip);
                 let line = [
-                    ip.to_string(),
+                    host.clone(),
                     s.id.clone(),
                     s.name.clone(),
                     s.vendor.clone(),
@@ -813,7 +825,7 @@ impl Aggregator {
                 .map(|f| csv_field(f))
                 .collect::<Vec<_>>()
                 .join(",");
-                rows.push((hs.c.up, ip.to_string(), s.id.clone(), line));
+                rows.push((hs.c.up, host, s.id.clone(), line));
             }
         }
         rows.sort_by(|a, b| {
