@@ -10,6 +10,7 @@ pub mod dedup;
 pub mod engine;
 pub mod facts;
 pub mod flow;
+pub mod i18n;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;

@@ -194,6 +194,24 @@ struct AnalysisArgs {
     /// (> 32), e.g. 24, 64 or 24,56 (the one not given: 24 and 64).
     #[arg(long, value_name = "LEN[,LEN]", value_delimiter = ',')]
     host_prefix: Vec<u8>,
+    /// Language of the terminal report: en or fr (JSON, CSV and events do not change).
+    #[arg(long, value_enum, default_value_t = LangArg::En)]
+    lang: LangArg,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum LangArg {
+    En,
+    Fr,
+}
+
+impl From<LangArg> for lanterne::i18n::Lang {
+    fn from(l: LangArg) -> Self {
+        match l {
+            LangArg::En => lanterne::i18n::Lang::En,
+            LangArg::Fr => lanterne::i18n::Lang::Fr,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -532,7 +550,7 @@ fn finish(
         }
     }
     if !a.quiet && !p.stdout_claimed {
-        print!("{}", report::terminal_table(&summary));
+        print!("{}", report::terminal_table_in(&summary, a.lang.into()));
     }
     if a.stats {
         eprint!(

@@ -977,51 +977,58 @@ pub fn human_bytes(b: u64) -> String {
 
 /// The terminal report, from a summary document.
 pub fn terminal_table(summary: &Value) -> String {
+    terminal_table_in(summary, crate::i18n::Lang::En)
+}
+
+/// [`terminal_table`] in a language (`--lang`).
+pub fn terminal_table_in(summary: &Value, lang: crate::i18n::Lang) -> String {
+    let t = lang.texts();
     let mut o = String::new();
     let cap = &summary["capture"];
     let vis = &summary["visibility"];
-    o.push_str(&format!(
-        "lanterne — {} packets, {} flows, {} to {}\n",
-        cap["packets"],
-        cap["flows"],
+    o.push_str(&(t.header)(
+        &cap["packets"].to_string(),
+        &cap["flows"].to_string(),
         cap["start"].as_str().unwrap_or("-"),
-        cap["end"].as_str().unwrap_or("-")
+        cap["end"].as_str().unwrap_or("-"),
     ));
+    o.push('\n');
     let named = vis["flows_named"].as_u64().unwrap_or(0);
     let unnamed = vis["flows_unnamed"].as_u64().unwrap_or(0);
-    let pct = |k: &str| vis[k].as_f64().unwrap_or(0.0) * 100.0;
-    o.push_str(&format!(
-        "visibility: {} of {} flows named ({:.1}% of flows, {:.1}% of bytes)\n",
+    let pct = |k: &str| lang.pct(vis[k].as_f64().unwrap_or(0.0) * 100.0);
+    o.push_str(&(t.visibility)(
         named,
         named + unnamed,
-        pct("named_flow_share"),
-        pct("named_byte_share"),
+        &pct("named_flow_share"),
+        &pct("named_byte_share"),
     ));
-    o.push_str(&format!(
-        "  hidden or indirect: ECH {} flows ({:.1}% of bytes), DoH/DoT {} ({:.1}%), QUIC not decryptable {} ({:.1}%)\n\n",
-        vis["ech"],
-        pct("ech_byte_share"),
-        vis["doh_dot"],
-        pct("doh_dot_byte_share"),
-        vis["quic_undecryptable"],
-        pct("quic_undecryptable_byte_share"),
+    o.push('\n');
+    o.push_str(&(t.hidden)(
+        &vis["ech"].to_string(),
+        &pct("ech_byte_share"),
+        &vis["doh_dot"].to_string(),
+        &pct("doh_dot_byte_share"),
+        &vis["quic_undecryptable"].to_string(),
+        &pct("quic_undecryptable_byte_share"),
     ));
+    o.push_str("\n\n");
     let services = summary["services"].as_array().cloned().unwrap_or_default();
     if services.is_empty() {
-        o.push_str("No generative-AI service seen.\n");
+        o.push_str(t.no_service);
+        o.push('\n');
     } else {
         let has_policy = !summary["policy"]["file"].is_null();
         let groups: Vec<(&str, Vec<&Value>)> = if has_policy {
             vec![
                 (
-                    "Shadow AI (not sanctioned by the policy)",
+                    t.shadow,
                     services
                         .iter()
                         .filter(|s| s["sanctioned"] != true)
                         .collect(),
                 ),
                 (
-                    "Sanctioned",
+                    t.sanctioned,
                     services
                         .iter()
                         .filter(|s| s["sanctioned"] == true)
@@ -1033,36 +1040,39 @@ pub fn terminal_table(summary: &Value) -> String {
         };
         for (title, list) in groups {
             if !title.is_empty() {
-                o.push_str(&format!("{title}: {} service(s)\n", list.len()));
+                o.push_str(&(t.group)(title, list.len()));
+                o.push('\n');
             }
             if list.is_empty() {
                 o.push('\n');
                 continue;
             }
+            let c = &t.service_columns;
             o.push_str(&format!(
-                "{:<22} {:<16} {:<10} {:<3} {:<6} {:>6} {:>7} {:>11} {:>11}\n",
-                "SERVICE", "VENDOR", "CATEGORY", "CC", "RISK", "HOSTS", "FLOWS", "SENT", "RECEIVED"
+                "{:<22} {:<16} {:<10} {:<4} {:<6} {:>6} {:>7} {:>11} {:>11}\n",
+                c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8]
             ));
             for s in list {
                 o.push_str(&format!(
-                    "{:<22} {:<16} {:<10} {:<3} {:<6} {:>6} {:>7} {:>11} {:>11}\n",
+                    "{:<22} {:<16} {:<10} {:<4} {:<6} {:>6} {:>7} {:>11} {:>11}\n",
                     trunc(s["name"].as_str().unwrap_or(""), 22),
                     trunc(s["vendor"].as_str().unwrap_or(""), 16),
                     s["category"].as_str().unwrap_or(""),
                     s["country"].as_str().unwrap_or(""),
-                    s["risk"].as_str().unwrap_or(""),
+                    lang.risk(s["risk"].as_str().unwrap_or("")),
                     s["hosts"].to_string(),
                     s["flows"].to_string(),
-                    human_bytes(s["bytes_up"].as_u64().unwrap_or(0)),
-                    human_bytes(s["bytes_down"].as_u64().unwrap_or(0)),
+                    lang.bytes(s["bytes_up"].as_u64().unwrap_or(0)),
+                    lang.bytes(s["bytes_down"].as_u64().unwrap_or(0)),
                 ));
             }
             o.push('\n');
         }
         let hosts = summary["hosts"].as_array().cloned().unwrap_or_default();
+        let c = &t.host_columns;
         o.push_str(&format!(
-            "{:<40} {:>7} {:>11}  SERVICES\n",
-            "HOST", "FLOWS", "SENT"
+            "{:<40} {:>7} {:>11}  {}\n",
+            c[0], c[1], c[2], c[3]
         ));
         for h in hosts.iter().take(20) {
             let svcs: Vec<&str> = h["services"]
@@ -1073,15 +1083,13 @@ pub fn terminal_table(summary: &Value) -> String {
                 "{:<40} {:>7} {:>11}  {}\n",
                 h["host"].as_str().unwrap_or(""),
                 h["flows"].to_string(),
-                human_bytes(h["bytes_up"].as_u64().unwrap_or(0)),
+                lang.bytes(h["bytes_up"].as_u64().unwrap_or(0)),
                 svcs.join(", ")
             ));
         }
         if hosts.len() > 20 {
-            o.push_str(&format!(
-                "… and {} more hosts (see --json / --csv)\n",
-                hosts.len() - 20
-            ));
+            o.push_str(&(t.more_hosts)(hosts.len() - 20));
+            o.push('\n');
         }
     }
     let und: u64 = cap["undecodable"]
@@ -1089,9 +1097,9 @@ pub fn terminal_table(summary: &Value) -> String {
         .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
         .unwrap_or(0);
     if und > 0 {
-        o.push_str(&format!(
-            "\n{und} packets could not be decoded (see capture.undecodable)\n"
-        ));
+        o.push('\n');
+        o.push_str(&(t.undecodable)(und));
+        o.push('\n');
     }
     o
 }

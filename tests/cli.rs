@@ -340,3 +340,62 @@ fn outputs_to_devices_are_written_in_place() {
     let ft = std::fs::metadata("/dev/null").unwrap().file_type();
     assert!(ft.is_char_device(), "/dev/null is no longer a device");
 }
+
+/// `--lang fr`: the terminal report in French; the JSON does not change.
+#[test]
+fn terminal_report_in_french() {
+    let dir = scratch("lang");
+    let pcap = data("corpus/pcap/ai__chatgpt-browser_frames-0001-0500.pcapng");
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, "sanctioned = []\n").unwrap();
+    let (fr_json, en_json) = (dir.join("fr.json"), dir.join("en.json"));
+    let p = pcap.to_str().unwrap();
+    let fr = run(&[
+        "read",
+        p,
+        "--lang",
+        "fr",
+        "--policy",
+        policy.to_str().unwrap(),
+        "--json",
+        fr_json.to_str().unwrap(),
+    ]);
+    let en = run(&[
+        "read",
+        p,
+        "--policy",
+        policy.to_str().unwrap(),
+        "--json",
+        en_json.to_str().unwrap(),
+    ]);
+    assert_exit(&fr, 0);
+    assert_exit(&en, 0);
+    let fr = String::from_utf8(fr.stdout).unwrap();
+    let en = String::from_utf8(en.stdout).unwrap();
+    for want in [
+        "500 paquets",
+        "visibilité : ",
+        "IA fantôme (non autorisée par la politique) : 1 service(s)",
+        "ÉDITEUR",
+        "élevé",
+        "POSTE",
+        "ko",
+    ] {
+        assert!(fr.contains(want), "{want:?} not in:\n{fr}");
+    }
+    for want in [
+        "500 packets",
+        "visibility: ",
+        "Shadow AI",
+        "VENDOR",
+        "high",
+        "HOST",
+    ] {
+        assert!(en.contains(want), "{want:?} not in:\n{en}");
+    }
+    assert_eq!(
+        std::fs::read(&fr_json).unwrap(),
+        std::fs::read(&en_json).unwrap()
+    );
+    assert_exit(&run(&["read", p, "--lang", "de"]), 2);
+}

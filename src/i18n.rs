@@ -1,0 +1,149 @@
+//! Human-facing text in English and French (`--lang en|fr`). Machine outputs
+//! (JSON, CSV, events, facts, metrics) do not change with the language.
+
+/// A language of the reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Lang {
+    #[default]
+    En,
+    Fr,
+}
+
+/// The texts of the terminal report.
+pub struct Texts {
+    /// "lanterne — {packets} packets, {flows} flows, {start} to {end}"
+    pub header: fn(&str, &str, &str, &str) -> String,
+    /// "visibility: {named} of {total} flows named ({f}% of flows, {b}% of bytes)"
+    pub visibility: fn(u64, u64, &str, &str) -> String,
+    /// ECH, DoH/DoT and undecryptable QUIC: flows and byte shares.
+    pub hidden: fn(&str, &str, &str, &str, &str, &str) -> String,
+    pub no_service: &'static str,
+    pub shadow: &'static str,
+    pub sanctioned: &'static str,
+    /// "{title}: {n} service(s)"
+    pub group: fn(&str, usize) -> String,
+    pub service_columns: [&'static str; 9],
+    pub host_columns: [&'static str; 4],
+    /// "… and {n} more hosts (see --json / --csv)"
+    pub more_hosts: fn(usize) -> String,
+    /// "{n} packets could not be decoded (see capture.undecodable)"
+    pub undecodable: fn(u64) -> String,
+}
+
+const EN: Texts = Texts {
+    header: |p, f, s, e| format!("lanterne — {p} packets, {f} flows, {s} to {e}"),
+    visibility: |n, t, f, b| {
+        format!("visibility: {n} of {t} flows named ({f}% of flows, {b}% of bytes)")
+    },
+    hidden: |e, eb, d, db, q, qb| {
+        format!(
+            "  hidden or indirect: ECH {e} flows ({eb}% of bytes), DoH/DoT {d} ({db}%), QUIC not decryptable {q} ({qb}%)"
+        )
+    },
+    no_service: "No generative-AI service seen.",
+    shadow: "Shadow AI (not sanctioned by the policy)",
+    sanctioned: "Sanctioned",
+    group: |t, n| format!("{t}: {n} service(s)"),
+    service_columns: [
+        "SERVICE", "VENDOR", "CATEGORY", "CC", "RISK", "HOSTS", "FLOWS", "SENT", "RECEIVED",
+    ],
+    host_columns: ["HOST", "FLOWS", "SENT", "SERVICES"],
+    more_hosts: |n| format!("… and {n} more hosts (see --json / --csv)"),
+    undecodable: |n| format!("{n} packets could not be decoded (see capture.undecodable)"),
+};
+
+const FR: Texts = Texts {
+    header: |p, f, s, e| format!("lanterne — {p} paquets, {f} connexions, du {s} au {e}"),
+    visibility: |n, t, f, b| {
+        format!(
+            "visibilité : {n} connexions nommées sur {t} ({f} % des connexions, {b} % des octets)"
+        )
+    },
+    hidden: |e, eb, d, db, q, qb| {
+        format!(
+            "  masquées ou indirectes : ECH {e} connexions ({eb} % des octets), DoH/DoT {d} ({db} %), QUIC non déchiffrable {q} ({qb} %)"
+        )
+    },
+    no_service: "Aucun service d'IA générative vu.",
+    shadow: "IA fantôme (non autorisée par la politique)",
+    sanctioned: "Autorisés",
+    group: |t, n| format!("{t} : {n} service(s)"),
+    service_columns: [
+        "SERVICE",
+        "ÉDITEUR",
+        "CATÉGORIE",
+        "PAYS",
+        "RISQUE",
+        "POSTES",
+        "CONNEX.",
+        "ENVOYÉ",
+        "REÇU",
+    ],
+    host_columns: ["POSTE", "CONNEX.", "ENVOYÉ", "SERVICES"],
+    more_hosts: |n| format!("… et {n} autres postes (voir --json / --csv)"),
+    undecodable: |n| format!("{n} paquets n'ont pas pu être décodés (voir capture.undecodable)"),
+};
+
+impl Lang {
+    pub fn texts(self) -> &'static Texts {
+        match self {
+            Lang::En => &EN,
+            Lang::Fr => &FR,
+        }
+    }
+
+    /// A byte count as [`crate::report::human_bytes`] writes it, in this
+    /// language: "26.8 MB", or "26,8 Mo" in French.
+    pub fn bytes(self, b: u64) -> String {
+        let s = crate::report::human_bytes(b);
+        match self {
+            Lang::En => s,
+            Lang::Fr => {
+                let (num, unit) = s.split_once(' ').unwrap_or((&s, ""));
+                let unit = match unit {
+                    "B" => "o",
+                    "KB" => "ko",
+                    "MB" => "Mo",
+                    "GB" => "Go",
+                    "TB" => "To",
+                    u => u,
+                };
+                format!("{} {unit}", num.replace('.', ","))
+            }
+        }
+    }
+
+    /// A percentage with one decimal, in this language ("12.5" / "12,5").
+    pub fn pct(self, v: f64) -> String {
+        let s = format!("{v:.1}");
+        match self {
+            Lang::En => s,
+            Lang::Fr => s.replace('.', ","),
+        }
+    }
+
+    /// A risk level's word ("high", "medium", "low", or as given).
+    pub fn risk(self, level: &str) -> String {
+        match (self, level) {
+            (Lang::Fr, "high") => "élevé".into(),
+            (Lang::Fr, "medium") => "moyen".into(),
+            (Lang::Fr, "low") => "faible".into(),
+            (Lang::Fr, "unknown") => "inconnu".into(),
+            _ => level.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn french_numbers() {
+        assert_eq!(Lang::Fr.bytes(26_800_000), "26,8 Mo");
+        assert_eq!(Lang::Fr.bytes(512), "512 o");
+        assert_eq!(Lang::En.bytes(26_800_000), "26.8 MB");
+        assert_eq!(Lang::Fr.pct(12.25), "12,2");
+        assert_eq!(Lang::Fr.risk("high"), "élevé");
+    }
+}
