@@ -11,6 +11,7 @@ pub mod engine;
 pub mod facts;
 pub mod flow;
 pub mod i18n;
+pub mod merge;
 pub mod metrics;
 pub mod pipeline;
 pub mod policy;

@@ -44,6 +44,8 @@ enum Cmd {
     Read(Box<ReadArgs>),
     /// Capture live on one or more interfaces (libpcap) until Ctrl-C, SIGTERM, --duration or --count.
     Capture(Box<CaptureArgs>),
+    /// Merge summaries (several sensors, captures or days) and report on them.
+    Report(ReportArgs),
     /// Inspect the AI-service catalog.
     Signatures {
         #[command(subcommand)]
@@ -80,6 +82,25 @@ struct ReadArgs {
     /// Progress bar on stderr: auto (when stderr is a terminal), always, never.
     #[arg(long, value_enum, default_value_t = When::Auto)]
     progress: When,
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Summary files (lanterne.summary/1) written by `read` or `capture` --json.
+    #[arg(required = true, value_name = "SUMMARY.json")]
+    summaries: Vec<PathBuf>,
+    /// Write the merged summary to FILE, '-' for stdout.
+    #[arg(long, value_name = "FILE")]
+    json: Option<String>,
+    /// Write one CSV row per host × service.
+    #[arg(long, value_name = "FILE")]
+    csv: Option<String>,
+    /// Language of the terminal report: en or fr.
+    #[arg(long, value_enum, default_value_t = LangArg::En)]
+    lang: LangArg,
+    /// No terminal report.
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 #[derive(Args)]
@@ -281,6 +302,7 @@ fn main() -> ExitCode {
     let res = match cli.cmd {
         Cmd::Read(a) => cmd_read(*a),
         Cmd::Capture(a) => cmd_capture(*a),
+        Cmd::Report(a) => cmd_report(a),
         Cmd::Signatures { cmd } => cmd_signatures(cmd),
     };
     match res {
@@ -545,7 +567,7 @@ fn finish(
         }
     }
     if let Some(c) = &a.csv {
-        if let Err(e) = write_whole(c, agg.csv(cat, &policy.sanctioned).as_bytes()) {
+        if let Err(e) = write_whole(c, report::csv_of_summary(&summary).as_bytes()) {
             write_errors.push(e);
         }
     }
@@ -836,6 +858,36 @@ fn period_file(path: &str, start: i64, period_ns: i64) -> String {
         None => format!("{stem}.{label}"),
     };
     p.with_file_name(name).display().to_string()
+}
+
+fn cmd_report(a: ReportArgs) -> Result<u8, Fail> {
+    let mut docs = Vec::new();
+    for p in &a.summaries {
+        let text = std::fs::read_to_string(p)
+            .map_err(|e| Fail::Runtime(format!("{}: cannot read: {e}", p.display())))?;
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Fail::Runtime(format!("{}: not JSON: {e}", p.display())))?;
+        docs.push(doc);
+    }
+    let merged = lanterne::merge::merge_all(&docs).map_err(Fail::Runtime)?;
+    let mut errors = Vec::new();
+    if let Some(j) = &a.json {
+        if let Err(e) = write_whole(j, summary_text(&merged).as_bytes()) {
+            errors.push(e);
+        }
+    }
+    if let Some(c) = &a.csv {
+        if let Err(e) = write_whole(c, report::csv_of_summary(&merged).as_bytes()) {
+            errors.push(e);
+        }
+    }
+    if !a.quiet && a.json.as_deref() != Some("-") {
+        print!("{}", report::terminal_table_in(&merged, a.lang.into()));
+    }
+    for e in &errors {
+        eprintln!("lanterne: {e}");
+    }
+    Ok(u8::from(!errors.is_empty()))
 }
 
 fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {

@@ -685,6 +685,18 @@ impl Aggregator {
                 .cmp(&a.bytes_up)
                 .then_with(|| a.host.cmp(&b.host))
         });
+        // Internal hosts without AI use: their totals, so that merged
+        // summaries keep every flow of a host (see crate::merge).
+        let mut other_hosts: Vec<Value> = self
+            .hosts
+            .iter()
+            .filter(|(_, h)| h.services.is_empty())
+            .map(|(ip, h)| {
+                json!({"host": self.view.label(*ip), "all_flows": h.all.flows,
+                       "all_bytes_up": h.all.up, "all_bytes_down": h.all.down})
+            })
+            .collect();
+        other_hosts.sort_by(|a, b| a["host"].as_str().cmp(&b["host"].as_str()));
 
         let bucket_s = self.bucket_ns / 1_000_000_000;
         let mut series: Vec<Value> = Vec::new();
@@ -791,57 +803,77 @@ impl Aggregator {
             "policy": policy,
             "services": services,
             "hosts": hosts,
+            "other_hosts": other_hosts,
             "timeline": {"bucket_seconds": bucket_s, "series": series},
         })
     }
-
-    /// CSV: one row per host × service (RFC 4180 quoting, UTF-8).
-    pub fn csv(&self, cat: &Catalog, sanctioned: &BTreeSet<String>) -> String {
-        let mut out = String::from(
-            "host,service,service_name,vendor,category,sanctioned,flows,bytes_up,bytes_down,first_seen,last_seen,names,risk\r\n",
-        );
-        let mut rows: Vec<(u64, String, String, String)> = Vec::new();
-        for (ip, h) in &self.hosts {
-            for (sid, hs) in &h.services {
-                let s = cat.service(*sid);
-                let names: Vec<&str> = hs.names.iter().map(|x| x.as_str()).collect();
-                let host = self.view.label(*ip);
-                let line = [
-                    host.clone(),
-                    s.id.clone(),
-                    s.name.clone(),
-                    s.vendor.clone(),
-                    s.category.clone(),
-                    sanctioned.contains(&s.id).to_string(),
-                    hs.c.flows.to_string(),
-                    hs.c.up.to_string(),
-                    hs.c.down.to_string(),
-                    rfc3339(hs.c.first),
-                    rfc3339(hs.c.last),
-                    names.join(" "),
-                    crate::risk::level(s).as_str().to_string(),
-                ]
-                .iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(",");
-                rows.push((hs.c.up, host, s.id.clone(), line));
-            }
-        }
-        rows.sort_by(|a, b| {
-            b.0.cmp(&a.0)
-                .then_with(|| a.1.cmp(&b.1))
-                .then_with(|| a.2.cmp(&b.2))
-        });
-        for r in rows {
-            out.push_str(&r.3);
-            out.push_str("\r\n");
-        }
-        out
-    }
 }
 
-fn ratio(a: u64, b: u64) -> f64 {
+/// The CSV of a summary: one row per host × service (RFC 4180, CRLF), the
+/// largest uploads first.
+pub fn csv_of_summary(summary: &Value) -> String {
+    let mut out = String::from(
+        "host,service,service_name,vendor,category,sanctioned,flows,bytes_up,bytes_down,first_seen,last_seen,names,risk\r\n",
+    );
+    let services: BTreeMap<&str, &Value> = summary["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some((s["id"].as_str()?, s)))
+        .collect();
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        v => v.to_string(),
+    };
+    let mut rows: Vec<(u64, String, String, String)> = Vec::new();
+    for h in summary["hosts"].as_array().into_iter().flatten() {
+        let host = text(&h["host"]);
+        for hs in h["services"].as_array().into_iter().flatten() {
+            let id = text(&hs["id"]);
+            let s = services.get(id.as_str()).copied().unwrap_or(&Value::Null);
+            let names: Vec<String> = hs["names"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(text)
+                .collect();
+            let line = [
+                host.clone(),
+                id.clone(),
+                text(&s["name"]),
+                text(&s["vendor"]),
+                text(&s["category"]),
+                text(&hs["sanctioned"]),
+                text(&hs["flows"]),
+                text(&hs["bytes_up"]),
+                text(&hs["bytes_down"]),
+                text(&hs["first_seen"]),
+                text(&hs["last_seen"]),
+                names.join(" "),
+                text(&s["risk"]),
+            ]
+            .iter()
+            .map(|f| csv_field(f))
+            .collect::<Vec<_>>()
+            .join(",");
+            rows.push((hs["bytes_up"].as_u64().unwrap_or(0), host.clone(), id, line));
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.0.cmp(&a.0)
+            .then_with(|| a.1.cmp(&b.1))
+            .then_with(|| a.2.cmp(&b.2))
+    });
+    for r in rows {
+        out.push_str(&r.3);
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// `a / b` rounded to 4 decimals, 0 when `b` is 0 (the summary's shares).
+pub fn ratio(a: u64, b: u64) -> f64 {
     if b == 0 {
         0.0
     } else {
@@ -876,6 +908,34 @@ pub fn rfc3339(ns: i64) -> String {
         sod % 60,
         milli
     )
+}
+
+/// The inverse of [`rfc3339`] (`2025-07-01T08:00:00.123Z`, milliseconds
+/// optional): nanoseconds since the epoch.
+pub fn parse_rfc3339(t: &str) -> Option<i64> {
+    let b = t.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !t.ends_with('Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| t.get(r)?.parse::<i64>().ok();
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let ms = match t.get(19..t.len() - 1)? {
+        "" => 0,
+        f => f.strip_prefix('.')?.get(..3)?.parse::<i64>().ok()?,
+    };
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    // Days from civil (H. Hinnant).
+    let y = if mo <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some((((days * 86_400 + h * 3600 + mi * 60 + se) * 1000) + ms) * 1_000_000)
 }
 
 /// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (H. Hinnant).

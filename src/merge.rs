@@ -1,0 +1,445 @@
+//! Merging summaries (`lanterne report a.json b.json --json merged.json`):
+//! several sensors, or several captures, into one report.
+//!
+//! The merge works on the summary documents themselves, so that summaries
+//! from other machines, older runs or pseudonymised sensors (hosts are then
+//! tokens) merge alike. Counts add up; first/last times take the extremes;
+//! hosts and services are matched by their `host` and `id`; each host's
+//! server names are the union, capped like a run's (the 64 first in order);
+//! derived numbers (a service's distinct hosts, the shares, the sanctioned /
+//! shadow split) are computed again from the merged counts. `other_hosts`
+//! (internal hosts without AI use) carries their totals, so that a host that
+//! used AI in only one of the inputs still gets all its flows.
+//!
+//! The merge is associative and commutative up to the order of `inputs`
+//! and `read_errors`, and merging the summaries of captures whose flows do
+//! not span two of them gives the summary of one run over all of them
+//! (tests/merge.rs checks both).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Map, Value};
+
+use crate::report::SCHEMA;
+
+/// Server names kept per host and service (as [`crate::report`] keeps them).
+const MAX_NAMES: usize = 64;
+
+fn u(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    crate::report::ratio(a, b)
+}
+
+/// `a[k] + b[k]` for each key, over the union of the keys, in key order.
+fn add_maps(a: &Value, b: &Value) -> Value {
+    let mut m: BTreeMap<String, u64> = BTreeMap::new();
+    for x in [a, b] {
+        if let Some(o) = x.as_object() {
+            for (k, v) in o {
+                *m.entry(k.clone()).or_insert(0) += u(v);
+            }
+        }
+    }
+    json!(m)
+}
+
+fn min_str(a: &Value, b: &Value) -> Value {
+    match (a.as_str(), b.as_str()) {
+        (Some(x), Some(y)) => json!(x.min(y)),
+        (Some(_), None) => a.clone(),
+        _ => b.clone(),
+    }
+}
+
+fn max_str(a: &Value, b: &Value) -> Value {
+    match (a.as_str(), b.as_str()) {
+        (Some(x), Some(y)) => json!(x.max(y)),
+        (Some(_), None) => a.clone(),
+        _ => b.clone(),
+    }
+}
+
+fn concat(a: &Value, b: &Value) -> Value {
+    let mut v = a.as_array().cloned().unwrap_or_default();
+    v.extend(b.as_array().cloned().unwrap_or_default());
+    Value::Array(v)
+}
+
+/// Sums the listed integer fields of two objects.
+fn sum_fields(out: &mut Map<String, Value>, a: &Value, b: &Value, keys: &[&str]) {
+    for k in keys {
+        out.insert(k.to_string(), json!(u(&a[*k]) + u(&b[*k])));
+    }
+}
+
+/// Objects of an array by their key field, in first-seen order.
+fn by_key(arrays: [&Value; 2], key: &str) -> BTreeMap<String, Vec<Value>> {
+    let mut m: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for a in arrays {
+        for x in a.as_array().into_iter().flatten() {
+            if let Some(k) = x[key].as_str() {
+                m.entry(k.to_string()).or_default().push(x.clone());
+            }
+        }
+    }
+    m
+}
+
+/// One host's service entry, merged.
+fn merge_host_service(a: &Value, b: &Value) -> Value {
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for x in [a, b] {
+        for n in x["names"].as_array().into_iter().flatten() {
+            if let Some(n) = n.as_str() {
+                names.insert(n.to_string());
+            }
+        }
+    }
+    let names: Vec<String> = names.into_iter().take(MAX_NAMES).collect();
+    json!({
+        "id": a["id"],
+        "sanctioned": a["sanctioned"] == true || b["sanctioned"] == true,
+        "flows": u(&a["flows"]) + u(&b["flows"]),
+        "bytes_up": u(&a["bytes_up"]) + u(&b["bytes_up"]),
+        "bytes_down": u(&a["bytes_down"]) + u(&b["bytes_down"]),
+        "first_seen": min_str(&a["first_seen"], &b["first_seen"]),
+        "last_seen": max_str(&a["last_seen"], &b["last_seen"]),
+        "names": names,
+    })
+}
+
+/// Folds a list of same-key objects with `f`.
+fn fold(list: Vec<Value>, f: impl Fn(&Value, &Value) -> Value) -> Value {
+    let mut it = list.into_iter();
+    let first = it.next().unwrap_or(Value::Null);
+    it.fold(first, |acc, x| f(&acc, &x))
+}
+
+const TOTALS: [&str; 3] = ["all_flows", "all_bytes_up", "all_bytes_down"];
+
+fn merge_hosts(a: &Value, b: &Value) -> (Vec<Value>, Vec<Value>) {
+    let mut hosts: BTreeMap<String, Value> = BTreeMap::new();
+    for (host, list) in by_key([&a["hosts"], &b["hosts"]], "host") {
+        let merged = fold(list, |x, y| {
+            let svcs = by_key([&x["services"], &y["services"]], "id")
+                .into_values()
+                .map(|l| fold(l, merge_host_service))
+                .collect::<Vec<_>>();
+            let mut o = Map::new();
+            o.insert("host".into(), x["host"].clone());
+            sum_fields(&mut o, x, y, &TOTALS);
+            o.insert("services".into(), Value::Array(svcs));
+            Value::Object(o)
+        });
+        hosts.insert(host, merged);
+    }
+    let mut others: BTreeMap<String, Value> = BTreeMap::new();
+    for (host, list) in by_key([&a["other_hosts"], &b["other_hosts"]], "host") {
+        let merged = fold(list, |x, y| {
+            let mut o = Map::new();
+            o.insert("host".into(), x["host"].clone());
+            sum_fields(&mut o, x, y, &TOTALS);
+            Value::Object(o)
+        });
+        match hosts.get_mut(&host) {
+            // AI use in another input: its other flows count in its totals.
+            Some(h) => {
+                for k in TOTALS {
+                    h[k] = json!(u(&h[k]) + u(&merged[k]));
+                }
+            }
+            None => {
+                others.insert(host, merged);
+            }
+        }
+    }
+    // A host's own totals: the sums over its services, in the run's order.
+    let mut hosts: Vec<Value> = hosts
+        .into_values()
+        .map(|mut h| {
+            let mut svcs = h["services"].as_array().cloned().unwrap_or_default();
+            svcs.sort_by(|x, y| {
+                u(&y["bytes_up"])
+                    .cmp(&u(&x["bytes_up"]))
+                    .then_with(|| x["id"].as_str().cmp(&y["id"].as_str()))
+            });
+            let total = |k: &str| svcs.iter().map(|s| u(&s[k])).sum::<u64>();
+            json!({
+                "host": h["host"].take(),
+                "flows": total("flows"),
+                "bytes_up": total("bytes_up"),
+                "bytes_down": total("bytes_down"),
+                "all_flows": h["all_flows"],
+                "all_bytes_up": h["all_bytes_up"],
+                "all_bytes_down": h["all_bytes_down"],
+                "services": svcs,
+            })
+        })
+        .collect();
+    hosts.sort_by(|x, y| {
+        u(&y["bytes_up"])
+            .cmp(&u(&x["bytes_up"]))
+            .then_with(|| x["host"].as_str().cmp(&y["host"].as_str()))
+    });
+    (hosts, others.into_values().collect())
+}
+
+fn merge_service(x: &Value, y: &Value) -> Value {
+    let mut o = x.as_object().cloned().unwrap_or_default();
+    o.insert(
+        "sanctioned".into(),
+        json!(x["sanctioned"] == true || y["sanctioned"] == true),
+    );
+    sum_fields(
+        &mut o,
+        x,
+        y,
+        &["flows", "bytes_up", "bytes_down", "ech_flows"],
+    );
+    o.insert(
+        "first_seen".into(),
+        min_str(&x["first_seen"], &y["first_seen"]),
+    );
+    o.insert(
+        "last_seen".into(),
+        max_str(&x["last_seen"], &y["last_seen"]),
+    );
+    o.insert("via".into(), add_maps(&x["via"], &y["via"]));
+    Value::Object(o)
+}
+
+/// Per-bucket sums of one service's series (`start` in RFC 3339, as written).
+fn merge_series(list: Vec<Value>, bucket_s: i64) -> Value {
+    let mut buckets: BTreeMap<i64, [u64; 3]> = BTreeMap::new();
+    let mut service = Value::Null;
+    for s in &list {
+        service = s["service"].clone();
+        let Some(start) = s["start"].as_str().and_then(crate::report::parse_rfc3339) else {
+            continue;
+        };
+        let first = start.div_euclid(bucket_s * 1_000_000_000);
+        for (i, k) in ["flows", "bytes_up", "bytes_down"].iter().enumerate() {
+            for (j, v) in s[*k].as_array().into_iter().flatten().enumerate() {
+                buckets.entry(first + j as i64).or_insert([0; 3])[i] += u(v);
+            }
+        }
+    }
+    let (Some(&first), Some(&last)) = (buckets.keys().next(), buckets.keys().next_back()) else {
+        return json!({"service": service, "start": null, "flows": [], "bytes_up": [], "bytes_down": []});
+    };
+    let n = (last - first + 1) as usize;
+    let mut cols = [vec![0u64; n], vec![0u64; n], vec![0u64; n]];
+    for (k, v) in buckets {
+        for i in 0..3 {
+            cols[i][(k - first) as usize] = v[i];
+        }
+    }
+    let [flows, up, down] = cols;
+    json!({
+        "service": service,
+        "start": crate::report::rfc3339(first * bucket_s * 1_000_000_000),
+        "flows": flows, "bytes_up": up, "bytes_down": down,
+    })
+}
+
+/// Merges two summaries (see the module documentation).
+pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
+    for s in [a, b] {
+        if s["schema"] != SCHEMA {
+            return Err(format!("not a {SCHEMA} document (schema {})", s["schema"]));
+        }
+    }
+    let bucket_s = a["timeline"]["bucket_seconds"].as_i64().unwrap_or(3600);
+    if b["timeline"]["bucket_seconds"].as_i64().unwrap_or(3600) != bucket_s || bucket_s <= 0 {
+        return Err(
+            "the summaries' timelines have different bucket sizes (--bucket-seconds)".into(),
+        );
+    }
+    // Capture.
+    let (ca, cb) = (&a["capture"], &b["capture"]);
+    let mut capture = Map::new();
+    capture.insert("start".into(), min_str(&ca["start"], &cb["start"]));
+    capture.insert("end".into(), max_str(&ca["end"], &cb["end"]));
+    sum_fields(
+        &mut capture,
+        ca,
+        cb,
+        &[
+            "packets",
+            "bytes",
+            "duplicates",
+            "flows",
+            "flows_external",
+            "non_ip_packets",
+            "other_ip_packets",
+            "fragments",
+            "tunneled_packets",
+            "evicted_flows",
+        ],
+    );
+    capture.insert(
+        "undecodable".into(),
+        add_maps(&ca["undecodable"], &cb["undecodable"]),
+    );
+    capture.insert(
+        "anomalies".into(),
+        add_maps(&ca["anomalies"], &cb["anomalies"]),
+    );
+    capture.insert(
+        "drops".into(),
+        json!({
+            "kernel": u(&ca["drops"]["kernel"]) + u(&cb["drops"]["kernel"]),
+            "interface": u(&ca["drops"]["interface"]) + u(&cb["drops"]["interface"]),
+        }),
+    );
+    capture.insert(
+        "read_errors".into(),
+        concat(&ca["read_errors"], &cb["read_errors"]),
+    );
+    // Visibility: counts add up, shares are computed again.
+    let (va, vb) = (&a["visibility"], &b["visibility"]);
+    let mut c = Map::new();
+    sum_fields(
+        &mut c,
+        va,
+        vb,
+        &[
+            "flows_named",
+            "flows_unnamed",
+            "bytes_named",
+            "bytes_unnamed",
+            "ech",
+            "doh_dot",
+            "quic_undecryptable",
+            "dns_flows",
+            "quic_flows",
+            "ech_bytes",
+            "doh_dot_bytes",
+            "quic_undecryptable_bytes",
+        ],
+    );
+    let g = |k: &str| u(&c[k]);
+    let total_bytes = g("bytes_named") + g("bytes_unnamed");
+    let visibility = json!({
+        "flows_named": g("flows_named"),
+        "flows_unnamed": g("flows_unnamed"),
+        "bytes_named": g("bytes_named"),
+        "bytes_unnamed": g("bytes_unnamed"),
+        "named_flow_share": ratio(g("flows_named"), g("flows_named") + g("flows_unnamed")),
+        "named_byte_share": ratio(g("bytes_named"), total_bytes),
+        "ech": g("ech"),
+        "doh_dot": g("doh_dot"),
+        "quic_undecryptable": g("quic_undecryptable"),
+        "dns_flows": g("dns_flows"),
+        "quic_flows": g("quic_flows"),
+        "ech_bytes": g("ech_bytes"),
+        "doh_dot_bytes": g("doh_dot_bytes"),
+        "quic_undecryptable_bytes": g("quic_undecryptable_bytes"),
+        "ech_byte_share": ratio(g("ech_bytes"), total_bytes),
+        "doh_dot_byte_share": ratio(g("doh_dot_bytes"), total_bytes),
+        "quic_undecryptable_byte_share": ratio(g("quic_undecryptable_bytes"), total_bytes),
+    });
+    let (hosts, other_hosts) = merge_hosts(a, b);
+    // Services: sums, and the distinct hosts from the merged hosts.
+    let mut users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for h in &hosts {
+        for s in h["services"].as_array().into_iter().flatten() {
+            if let (Some(id), Some(host)) = (s["id"].as_str(), h["host"].as_str()) {
+                users
+                    .entry(id.to_string())
+                    .or_default()
+                    .insert(host.to_string());
+            }
+        }
+    }
+    let mut services: Vec<Value> = by_key([&a["services"], &b["services"]], "id")
+        .into_iter()
+        .map(|(id, list)| {
+            let mut s = fold(list, merge_service);
+            s["hosts"] = json!(users.get(&id).map_or(0, BTreeSet::len));
+            s
+        })
+        .collect();
+    services.sort_by(|x, y| {
+        u(&y["bytes_up"])
+            .cmp(&u(&x["bytes_up"]))
+            .then_with(|| x["id"].as_str().cmp(&y["id"].as_str()))
+    });
+    // The sanctioned / shadow split.
+    let split = |sanctioned: bool| {
+        let sel: Vec<&Value> = services
+            .iter()
+            .filter(|s| (s["sanctioned"] == true) == sanctioned)
+            .collect();
+        let ids: BTreeSet<&str> = sel.iter().filter_map(|s| s["id"].as_str()).collect();
+        let n_hosts = hosts
+            .iter()
+            .filter(|h| {
+                h["services"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|s| s["id"].as_str().is_some_and(|i| ids.contains(i)))
+            })
+            .count();
+        json!({
+            "services": sel.len(),
+            "hosts": n_hosts,
+            "flows": sel.iter().map(|s| u(&s["flows"])).sum::<u64>(),
+            "bytes_up": sel.iter().map(|s| u(&s["bytes_up"])).sum::<u64>(),
+            "bytes_down": sel.iter().map(|s| u(&s["bytes_down"])).sum::<u64>(),
+        })
+    };
+    let (pa, pb) = (&a["policy"]["file"], &b["policy"]["file"]);
+    let policy = json!({
+        "file": if pa == pb { pa.clone() } else { Value::Null },
+        "sanctioned_services": services.iter().filter(|s| s["sanctioned"] == true).count(),
+        "shadow_services": services.iter().filter(|s| s["sanctioned"] != true).count(),
+        "sanctioned": split(true),
+        "shadow": split(false),
+    });
+    // Timeline, in the services' order.
+    let mut series_by = by_key(
+        [&a["timeline"]["series"], &b["timeline"]["series"]],
+        "service",
+    );
+    let series: Vec<Value> = services
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .filter_map(|id| series_by.remove(id))
+        .map(|l| merge_series(l, bucket_s))
+        .collect();
+    // Catalog: the versions used, joined.
+    let mut versions: BTreeSet<String> = BTreeSet::new();
+    for s in [a, b] {
+        for v in s["catalog"]["version"].as_str().unwrap_or("").split('+') {
+            if !v.is_empty() {
+                versions.insert(v.to_string());
+            }
+        }
+    }
+    let n_services = u(&a["catalog"]["services"]).max(u(&b["catalog"]["services"]));
+    Ok(json!({
+        "schema": SCHEMA,
+        "tool": a["tool"],
+        "inputs": concat(&a["inputs"], &b["inputs"]),
+        "catalog": {"version": versions.into_iter().collect::<Vec<_>>().join("+"), "services": n_services},
+        "capture": capture,
+        "visibility": visibility,
+        "policy": policy,
+        "services": services,
+        "hosts": hosts,
+        "other_hosts": other_hosts,
+        "timeline": {"bucket_seconds": bucket_s, "series": series},
+    }))
+}
+
+/// Merges every summary, in order.
+pub fn merge_all(docs: &[Value]) -> Result<Value, String> {
+    let mut it = docs.iter();
+    let first = it.next().ok_or("no summary to merge")?.clone();
+    it.try_fold(first, |acc, d| merge(&acc, d))
+}
