@@ -10,6 +10,7 @@ pub mod dedup;
 pub mod engine;
 pub mod facts;
 pub mod flow;
+pub mod html;
 pub mod i18n;
 pub mod merge;
 pub mod metrics;

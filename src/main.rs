@@ -95,12 +95,18 @@ struct ReportArgs {
     /// Write one CSV row per host × service.
     #[arg(long, value_name = "FILE")]
     csv: Option<String>,
-    /// Language of the terminal report: en or fr.
+    /// Write the HTML audit report (one self-contained file, works offline, prints on A4).
+    #[arg(long, value_name = "FILE")]
+    html: Option<String>,
+    /// Language of the terminal and HTML reports: en or fr.
     #[arg(long, value_enum, default_value_t = LangArg::En)]
     lang: LangArg,
     /// No terminal report.
     #[arg(short, long)]
     quiet: bool,
+    /// The catalog whose data-use facts the HTML report shows (default: built in).
+    #[command(flatten)]
+    common: Common,
 }
 
 #[derive(Args)]
@@ -177,6 +183,9 @@ struct AnalysisArgs {
     /// Write one CSV row per host × service.
     #[arg(long, value_name = "FILE")]
     csv: Option<String>,
+    /// Write the HTML audit report (one self-contained file, works offline, prints on A4).
+    #[arg(long, value_name = "FILE")]
+    html: Option<String>,
     /// Write one NDJSON line per ended flow to an AI service ('-' for stdout).
     #[arg(long, value_name = "FILE")]
     events: Option<String>,
@@ -215,7 +224,7 @@ struct AnalysisArgs {
     /// (> 32), e.g. 24, 64 or 24,56 (the one not given: 24 and 64).
     #[arg(long, value_name = "LEN[,LEN]", value_delimiter = ',')]
     host_prefix: Vec<u8>,
-    /// Language of the terminal report: en or fr (JSON, CSV and events do not change).
+    /// Language of the terminal and HTML reports: en or fr (JSON, CSV and events do not change).
     #[arg(long, value_enum, default_value_t = LangArg::En)]
     lang: LangArg,
 }
@@ -571,6 +580,12 @@ fn finish(
             write_errors.push(e);
         }
     }
+    if let Some(h) = &a.html {
+        let page = lanterne::html::render(&summary, cat, a.lang.into());
+        if let Err(e) = write_whole(h, page.as_bytes()) {
+            write_errors.push(e);
+        }
+    }
     if !a.quiet && !p.stdout_claimed {
         print!("{}", report::terminal_table_in(&summary, a.lang.into()));
     }
@@ -878,6 +893,13 @@ fn cmd_report(a: ReportArgs) -> Result<u8, Fail> {
     }
     if let Some(c) = &a.csv {
         if let Err(e) = write_whole(c, report::csv_of_summary(&merged).as_bytes()) {
+            errors.push(e);
+        }
+    }
+    if let Some(h) = &a.html {
+        let cat = load_catalog(&a.common)?;
+        let page = lanterne::html::render(&merged, &cat, a.lang.into());
+        if let Err(e) = write_whole(h, page.as_bytes()) {
             errors.push(e);
         }
     }

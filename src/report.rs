@@ -1164,7 +1164,8 @@ pub fn terminal_table_in(summary: &Value, lang: crate::i18n::Lang) -> String {
     o
 }
 
-fn trunc(s: &str, n: usize) -> String {
+/// `s` cut to `n` characters, with an ellipsis.
+pub(crate) fn trunc(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
