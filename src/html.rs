@@ -370,10 +370,10 @@ pub fn render(summary: &Value, catalog: &Catalog, lang: Lang) -> String {
             if let Some(c) = svc {
                 let mut parts = Vec::new();
                 if let Some(v) = &c.trains_on_inputs {
-                    parts.push(format!("{}: {}", t.trains, esc(v)));
+                    parts.push(format!("{}: {}", t.trains, esc(&lang.data_use(v))));
                 }
                 if let Some(v) = &c.retention {
-                    parts.push(format!("{}: {}", t.retention, esc(v)));
+                    parts.push(format!("{}: {}", t.retention, esc(&lang.data_use(v))));
                 }
                 if let Some(v) = c.enterprise_offer {
                     parts.push(format!(

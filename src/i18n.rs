@@ -122,6 +122,20 @@ impl Lang {
         }
     }
 
+    /// A catalog data-use value ("yes", "opt-out", "long"...) in this language.
+    pub fn data_use(self, v: &str) -> String {
+        match (self, v) {
+            (Lang::Fr, "yes") => "oui".into(),
+            (Lang::Fr, "no") => "non".into(),
+            (Lang::Fr, "opt-out") => "oui, sauf refus (opt-out)".into(),
+            (Lang::Fr, "unknown") => "inconnu".into(),
+            (Lang::Fr, "none") => "aucune".into(),
+            (Lang::Fr, "short") => "courte".into(),
+            (Lang::Fr, "long") => "longue".into(),
+            _ => v.to_string(),
+        }
+    }
+
     /// A risk level's word ("high", "medium", "low", or as given).
     pub fn risk(self, level: &str) -> String {
         match (self, level) {

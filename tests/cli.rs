@@ -399,3 +399,55 @@ fn terminal_report_in_french() {
     );
     assert_exit(&run(&["read", p, "--lang", "de"]), 2);
 }
+
+/// The CSV follows RFC 4180: fields with commas, quotes or line breaks are
+/// quoted (quotes doubled), UTF-8 kept, CRLF line ends; a reader gets the
+/// fields back.
+#[test]
+fn csv_quotes_fields_per_rfc_4180() {
+    let dir = scratch("csv-quote");
+    let s = summary_of(&[&data(AI)], &[], &dir, "s");
+    let mut s = s;
+    let tricky = "Chat, « \"GPT\" »\nplus";
+    s["services"][0]["name"] = tricky.into();
+    s["hosts"][0]["services"][0]["names"] = serde_json::json!(["a,b.example", "c\"d.example"]);
+    let src = dir.join("tricky.json");
+    std::fs::write(&src, serde_json::to_string(&s).unwrap()).unwrap();
+    let csv = dir.join("t.csv");
+    assert_exit(
+        &run(&[
+            "report",
+            "-q",
+            src.to_str().unwrap(),
+            "--csv",
+            csv.to_str().unwrap(),
+        ]),
+        0,
+    );
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.ends_with("\r\n"));
+    // A small RFC 4180 reader.
+    let mut rows: Vec<Vec<String>> = vec![vec![String::new()]];
+    let (mut quoted, mut chars) = (false, text.chars().peekable());
+    while let Some(c) = chars.next() {
+        let field = rows.last_mut().unwrap().last_mut().unwrap();
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => rows.last_mut().unwrap().push(String::new()),
+            (false, '\r') => {}
+            (false, '\n') => rows.push(vec![String::new()]),
+            (false, c) => field.push(c),
+        }
+    }
+    rows.pop(); // after the last CRLF
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].len(), 13);
+    assert_eq!(rows[1][2], tricky);
+    assert_eq!(rows[1][11], "a,b.example c\"d.example");
+}
