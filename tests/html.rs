@@ -190,5 +190,21 @@ fn browser_renders_the_report() {
             "{} bytes",
             bytes.len()
         );
+        // Printed: A4 pages (the hosts start a new page).
+        let pdf = dir.join(format!("report-{lang}.pdf"));
+        let print = format!("--print-to-pdf={}", pdf.display());
+        let profile = dir.join(format!("profile-pdf-{lang}"));
+        let o = headless(bin, &profile, &[&print, "--no-pdf-header-footer"], &html);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let doc = std::fs::read(&pdf).expect("pdf");
+        assert!(doc.starts_with(b"%PDF"));
+        let text = String::from_utf8_lossy(&doc);
+        let pages = text.matches("/Type /Page").count() - text.matches("/Type /Pages").count();
+        assert!(pages >= 2, "{pages} page(s)");
+        // A4: 595 x 842 points (Chromium writes 594.96 x 841.92).
+        assert!(
+            text.contains("/MediaBox [0 0 594.9") || text.contains("/MediaBox [0 0 595"),
+            "not A4"
+        );
     }
 }
