@@ -167,7 +167,7 @@ impl FactSink {
             if p.proto == PROTO_TCP { "tcp" } else { "udp" },
             p.ip_version,
             f.kind,
-            js(f.name)
+            js(&self.view.show_name(f.name))
         );
         match &f.extra {
             Extra::None => {}
@@ -196,7 +196,9 @@ impl FactSink {
                 ",\"rtype\":\"{}\",\"data\":{},\"query\":{},\"dns_id\":{},\"dns_flavor\":\"{}\"",
                 rtype,
                 js(&self.view.show_text(data)),
-                query.map(js).unwrap_or_else(|| "null".into()),
+                query
+                    .map(|q| js(&self.view.show_name(q)))
+                    .unwrap_or_else(|| "null".into()),
                 id,
                 flavor
             )),

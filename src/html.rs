@@ -156,7 +156,7 @@ const FR: T = T {
     packets: "paquets",
     yes: "oui",
     no: "non",
-    trains: "entraîne sur les données",
+    trains: "entraînement sur les données",
     retention: "conservation",
     enterprise: "offre entreprise sans entraînement",
     source: "source",
@@ -369,18 +369,17 @@ pub fn render(summary: &Value, catalog: &Catalog, lang: Lang) -> String {
             let mut usecell = String::new();
             if let Some(c) = svc {
                 let mut parts = Vec::new();
+                // (French puts a space before the colon.)
+                let colon = if lang == Lang::Fr { "\u{a0}:" } else { ":" };
                 if let Some(v) = &c.trains_on_inputs {
-                    parts.push(format!("{}: {}", t.trains, esc(&lang.data_use(v))));
+                    parts.push(format!("{}{colon} {}", t.trains, esc(&lang.data_use(v))));
                 }
                 if let Some(v) = &c.retention {
-                    parts.push(format!("{}: {}", t.retention, esc(&lang.data_use(v))));
+                    parts.push(format!("{}{colon} {}", t.retention, esc(&lang.data_use(v))));
                 }
                 if let Some(v) = c.enterprise_offer {
-                    parts.push(format!(
-                        "{}: {}",
-                        t.enterprise,
-                        if v { t.yes } else { t.no }
-                    ));
+                    let yes_no = if v { t.yes } else { t.no };
+                    parts.push(format!("{}{colon} {yes_no}", t.enterprise));
                 }
                 if let Some(n) = &c.notes {
                     parts.push(esc(n));
@@ -523,7 +522,11 @@ pub fn render(summary: &Value, catalog: &Catalog, lang: Lang) -> String {
         esc(t.timeline),
         esc(t.timeline_intro),
         bucket_s * per as u64,
-        if per > 1 { ", 1 d" } else { "" }
+        match (per > 1, lang) {
+            (false, _) => "",
+            (true, Lang::Fr) => ", 1 j",
+            (true, Lang::En) => ", 1 d",
+        }
     );
     for x in series.iter().take(15) {
         let id = s(&x["service"]);

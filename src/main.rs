@@ -427,13 +427,13 @@ fn prepare(a: &AnalysisArgs) -> Result<Prepared, Fail> {
             "--max-flows and --bucket-seconds must be positive".into(),
         ));
     }
-    let to_stdout = [&a.json, &a.events, &a.facts]
+    let to_stdout = [&a.json, &a.events, &a.facts, &a.csv, &a.html]
         .iter()
         .filter(|o| o.as_deref() == Some("-"))
         .count();
     if to_stdout > 1 {
         return Err(Fail::Usage(
-            "only one of --json, --events, --facts can write to stdout".into(),
+            "only one of --json, --csv, --html, --events, --facts can write to stdout".into(),
         ));
     }
     let key = match a.pseudonymize.as_deref() {
@@ -452,19 +452,24 @@ fn prepare(a: &AnalysisArgs) -> Result<Prepared, Fail> {
             Some(bytes)
         }
     };
-    let prefix = match a.host_prefix.as_slice() {
-        [] => None,
-        lens if lens.len() <= 2 && lens.iter().all(|&l| l <= 128) => {
-            let v4 = lens.iter().find(|&&l| l <= 32).copied().unwrap_or(24);
-            let v6 = lens.iter().find(|&&l| l > 32).copied().unwrap_or(64);
-            Some((v4, v6))
-        }
-        _ => {
-            return Err(Fail::Usage(
-                "--host-prefix: one or two prefix lengths, e.g. 24 or 24,64".into(),
-            ))
-        }
-    };
+    let v4s = a.host_prefix.iter().filter(|&&l| l <= 32).count();
+    let prefix =
+        match a.host_prefix.as_slice() {
+            [] => None,
+            lens if lens.len() <= 2
+                && lens.iter().all(|&l| l <= 128)
+                && v4s <= 1
+                && lens.len() - v4s <= 1 =>
+            {
+                let v4 = lens.iter().find(|&&l| l <= 32).copied().unwrap_or(24);
+                let v6 = lens.iter().find(|&&l| l > 32).copied().unwrap_or(64);
+                Some((v4, v6))
+            }
+            _ => return Err(Fail::Usage(
+                "--host-prefix: an IPv4 length (<= 32) and/or an IPv6 one (> 32), e.g. 24 or 24,64"
+                    .into(),
+            )),
+        };
     let view = lanterne::privacy::HostView::new(key.as_deref(), prefix, internal.clone());
     let cfg = Config {
         tcp_timeout_ns: a.tcp_timeout as i64 * 1_000_000_000,
@@ -903,7 +908,10 @@ fn cmd_report(a: ReportArgs) -> Result<u8, Fail> {
             errors.push(e);
         }
     }
-    if !a.quiet && a.json.as_deref() != Some("-") {
+    let stdout_claimed = [&a.json, &a.csv, &a.html]
+        .iter()
+        .any(|o| o.as_deref() == Some("-"));
+    if !a.quiet && !stdout_claimed {
         print!("{}", report::terminal_table_in(&merged, a.lang.into()));
     }
     for e in &errors {

@@ -39,7 +39,8 @@ fn add_maps(a: &Value, b: &Value) -> Value {
     for x in [a, b] {
         if let Some(o) = x.as_object() {
             for (k, v) in o {
-                *m.entry(k.clone()).or_insert(0) += u(v);
+                let e = m.entry(k.clone()).or_insert(0);
+                *e = e.saturating_add(u(v));
             }
         }
     }
@@ -71,7 +72,7 @@ fn concat(a: &Value, b: &Value) -> Value {
 /// Sums the listed integer fields of two objects.
 fn sum_fields(out: &mut Map<String, Value>, a: &Value, b: &Value, keys: &[&str]) {
     for k in keys {
-        out.insert(k.to_string(), json!(u(&a[*k]) + u(&b[*k])));
+        out.insert(k.to_string(), json!(u(&a[*k]).saturating_add(u(&b[*k]))));
     }
 }
 
@@ -102,9 +103,9 @@ fn merge_host_service(a: &Value, b: &Value) -> Value {
     json!({
         "id": a["id"],
         "sanctioned": a["sanctioned"] == true || b["sanctioned"] == true,
-        "flows": u(&a["flows"]) + u(&b["flows"]),
-        "bytes_up": u(&a["bytes_up"]) + u(&b["bytes_up"]),
-        "bytes_down": u(&a["bytes_down"]) + u(&b["bytes_down"]),
+        "flows": u(&a["flows"]).saturating_add(u(&b["flows"])),
+        "bytes_up": u(&a["bytes_up"]).saturating_add(u(&b["bytes_up"])),
+        "bytes_down": u(&a["bytes_down"]).saturating_add(u(&b["bytes_down"])),
         "first_seen": min_str(&a["first_seen"], &b["first_seen"]),
         "last_seen": max_str(&a["last_seen"], &b["last_seen"]),
         "names": names,
@@ -148,12 +149,25 @@ fn merge_hosts(a: &Value, b: &Value) -> (Vec<Value>, Vec<Value>) {
             // AI use in another input: its other flows count in its totals.
             Some(h) => {
                 for k in TOTALS {
-                    h[k] = json!(u(&h[k]) + u(&merged[k]));
+                    h[k] = json!(u(&h[k]).saturating_add(u(&merged[k])));
                 }
             }
             None => {
                 others.insert(host, merged);
             }
+        }
+    }
+    // A host listed with no service (a hand-edited input) is one without AI
+    // use, as a run would list it.
+    let (hosts, idle): (BTreeMap<String, Value>, BTreeMap<String, Value>) = hosts
+        .into_iter()
+        .partition(|(_, h)| h["services"].as_array().is_some_and(|v| !v.is_empty()));
+    for (host, h) in idle {
+        let e = others.entry(host).or_insert_with(
+            || json!({"host": h["host"], "all_flows": 0, "all_bytes_up": 0, "all_bytes_down": 0}),
+        );
+        for k in TOTALS {
+            e[k] = json!(u(&e[k]).saturating_add(u(&h[k])));
         }
     }
     // A host's own totals: the sums over its services, in the run's order.
@@ -166,7 +180,7 @@ fn merge_hosts(a: &Value, b: &Value) -> (Vec<Value>, Vec<Value>) {
                     .cmp(&u(&x["bytes_up"]))
                     .then_with(|| x["id"].as_str().cmp(&y["id"].as_str()))
             });
-            let total = |k: &str| svcs.iter().map(|s| u(&s[k])).sum::<u64>();
+            let total = |k: &str| svcs.iter().fold(0u64, |t, s| t.saturating_add(u(&s[k])));
             json!({
                 "host": h["host"].take(),
                 "flows": total("flows"),
@@ -211,38 +225,54 @@ fn merge_service(x: &Value, y: &Value) -> Value {
     Value::Object(o)
 }
 
+/// Buckets a series holds at most (as a run writes them).
+const MAX_BUCKETS: i64 = 100_000;
+
 /// Per-bucket sums of one service's series (`start` in RFC 3339, as written).
-fn merge_series(list: Vec<Value>, bucket_s: i64) -> Value {
+fn merge_series(list: Vec<Value>, bucket_s: i64) -> Result<Value, String> {
     let mut buckets: BTreeMap<i64, [u64; 3]> = BTreeMap::new();
     let mut service = Value::Null;
     for s in &list {
         service = s["service"].clone();
         let Some(start) = s["start"].as_str().and_then(crate::report::parse_rfc3339) else {
-            continue;
+            return Err(format!("timeline of {service}: bad start {}", s["start"]));
         };
+        // (bucket_s is checked to be at most a year: no overflow.)
         let first = start.div_euclid(bucket_s * 1_000_000_000);
+        if s["flows"].as_array().map_or(0, Vec::len) as i64 > MAX_BUCKETS {
+            return Err(format!(
+                "timeline of {service}: more than {MAX_BUCKETS} buckets"
+            ));
+        }
         for (i, k) in ["flows", "bytes_up", "bytes_down"].iter().enumerate() {
             for (j, v) in s[*k].as_array().into_iter().flatten().enumerate() {
-                buckets.entry(first + j as i64).or_insert([0; 3])[i] += u(v);
+                let e = &mut buckets.entry(first + j as i64).or_insert([0; 3])[i];
+                *e = e.saturating_add(u(v));
             }
         }
     }
     let (Some(&first), Some(&last)) = (buckets.keys().next(), buckets.keys().next_back()) else {
-        return json!({"service": service, "start": null, "flows": [], "bytes_up": [], "bytes_down": []});
+        return Ok(
+            json!({"service": service, "start": null, "flows": [], "bytes_up": [], "bytes_down": []}),
+        );
     };
-    let n = (last - first + 1) as usize;
+    // As a run does: at most MAX_BUCKETS buckets from the first.
+    let n = (last - first + 1).clamp(1, MAX_BUCKETS) as usize;
     let mut cols = [vec![0u64; n], vec![0u64; n], vec![0u64; n]];
     for (k, v) in buckets {
-        for i in 0..3 {
-            cols[i][(k - first) as usize] = v[i];
+        let Some(at) = usize::try_from(k - first).ok().filter(|&at| at < n) else {
+            continue;
+        };
+        for (col, x) in cols.iter_mut().zip(v) {
+            col[at] = x;
         }
     }
     let [flows, up, down] = cols;
-    json!({
+    Ok(json!({
         "service": service,
         "start": crate::report::rfc3339(first * bucket_s * 1_000_000_000),
         "flows": flows, "bytes_up": up, "bytes_down": down,
-    })
+    }))
 }
 
 /// Merges two summaries (see the module documentation).
@@ -253,10 +283,31 @@ pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
         }
     }
     let bucket_s = a["timeline"]["bucket_seconds"].as_i64().unwrap_or(3600);
-    if b["timeline"]["bucket_seconds"].as_i64().unwrap_or(3600) != bucket_s || bucket_s <= 0 {
+    if b["timeline"]["bucket_seconds"].as_i64().unwrap_or(3600) != bucket_s {
         return Err(
             "the summaries' timelines have different bucket sizes (--bucket-seconds)".into(),
         );
+    }
+    if !(1..=366 * 86_400).contains(&bucket_s) {
+        return Err(format!("timeline bucket of {bucket_s} s: out of range"));
+    }
+    // Hosts must be shown alike: plain addresses with tokens, or tokens of
+    // two keys, would count hosts twice (or show addresses in a report
+    // meant to hide them).
+    let view = |s: &Value| {
+        let v = &s["hosts_view"];
+        if v.is_null() {
+            json!({"pseudonymized": false, "key_id": null, "prefix": null})
+        } else {
+            v.clone()
+        }
+    };
+    if view(a) != view(b) {
+        return Err(format!(
+            "the summaries show hosts differently ({} and {}): the same --pseudonymize key and --host-prefix are needed",
+            view(a),
+            view(b)
+        ));
     }
     // Capture.
     let (ca, cb) = (&a["capture"], &b["capture"]);
@@ -291,8 +342,8 @@ pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
     capture.insert(
         "drops".into(),
         json!({
-            "kernel": u(&ca["drops"]["kernel"]) + u(&cb["drops"]["kernel"]),
-            "interface": u(&ca["drops"]["interface"]) + u(&cb["drops"]["interface"]),
+            "kernel": u(&ca["drops"]["kernel"]).saturating_add(u(&cb["drops"]["kernel"])),
+            "interface": u(&ca["drops"]["interface"]).saturating_add(u(&cb["drops"]["interface"])),
         }),
     );
     capture.insert(
@@ -411,7 +462,7 @@ pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
         .filter_map(|s| s["id"].as_str())
         .filter_map(|id| series_by.remove(id))
         .map(|l| merge_series(l, bucket_s))
-        .collect();
+        .collect::<Result<_, _>>()?;
     // Catalog: the versions used, joined.
     let mut versions: BTreeSet<String> = BTreeSet::new();
     for s in [a, b] {
@@ -426,6 +477,7 @@ pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
         "schema": SCHEMA,
         "tool": a["tool"],
         "inputs": concat(&a["inputs"], &b["inputs"]),
+        "hosts_view": view(a),
         "catalog": {"version": versions.into_iter().collect::<Vec<_>>().join("+"), "services": n_services},
         "capture": capture,
         "visibility": visibility,

@@ -55,8 +55,69 @@ impl HostView {
         self.key.is_some()
     }
 
+    /// Internal, IPv4-mapped IPv6 addresses (`::ffff:10.0.0.1`) included.
     pub fn is_internal(&self, ip: &IpAddr) -> bool {
-        self.internal.iter().any(|c| c.contains(ip))
+        let ip = ip.to_canonical();
+        self.internal.iter().any(|c| c.contains(&ip))
+    }
+
+    /// Whether internal addresses are shown other than as they are.
+    fn hides(&self) -> bool {
+        self.key.is_some() || self.prefix.is_some()
+    }
+
+    /// A name seen on the wire (SNI, HTTP Host, DNS question or answer) as it
+    /// may be shown: an internal address written as a name (`10.20.4.7`,
+    /// `[fd00::1]:8080`, or a reverse lookup `7.4.20.10.in-addr.arpa`) is
+    /// replaced by its label; other names stay.
+    pub fn show_name(&self, name: &str) -> String {
+        if !self.hides() {
+            return name.to_string();
+        }
+        let lower = name.trim_end_matches('.').to_ascii_lowercase();
+        if let Some(ip) = reverse_lookup(&lower) {
+            if self.is_internal(&ip) {
+                let zone = if ip.is_ipv4() {
+                    "in-addr.arpa"
+                } else {
+                    "ip6.arpa"
+                };
+                return format!("{}.{zone}", self.show(ip));
+            }
+            return name.to_string();
+        }
+        // `host`, `host:port`, `[v6]`, `[v6]:port`.
+        let host = match lower.strip_prefix('[') {
+            Some(rest) => rest.split(']').next().unwrap_or(rest),
+            None => match lower.rsplit_once(':') {
+                Some((h, port)) if !h.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+                    h
+                }
+                _ => lower.as_str(),
+            },
+        };
+        match host.parse::<IpAddr>() {
+            Ok(ip) if self.is_internal(&ip) => self.show(ip),
+            _ => name.to_string(),
+        }
+    }
+
+    /// What the outputs record of this view, so that summaries made with
+    /// different views are not merged: pseudonymised or not (with a short
+    /// identifier of the key, which does not reveal it) and the prefixes.
+    pub fn describe(&self) -> serde_json::Value {
+        let key_id = self.key.as_ref().map(|k| {
+            let tag = hmac::sign(k, b"lanterne key id");
+            tag.as_ref()[..6]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        });
+        serde_json::json!({
+            "pseudonymized": self.key.is_some(),
+            "key_id": key_id,
+            "prefix": self.prefix.map(|(a, b)| [a, b]),
+        })
     }
 
     /// The address hosts are counted under: the host, or its subnet.
@@ -96,20 +157,44 @@ impl HostView {
     /// Any address as it may be shown: internal ones grouped and labelled,
     /// external ones as they are.
     pub fn show(&self, ip: IpAddr) -> String {
-        if self.is_internal(&ip) && (self.key.is_some() || self.prefix.is_some()) {
-            self.label(self.group(ip))
+        if self.hides() && self.is_internal(&ip) {
+            self.label(self.group(ip.to_canonical()))
         } else {
             ip.to_string()
         }
     }
 
-    /// [`HostView::show`] for an address written as text (a DNS answer).
+    /// [`HostView::show`] for an address written as text (a DNS answer):
+    /// [`HostView::show_name`], which also takes names.
     pub fn show_text(&self, text: &str) -> String {
-        match text.parse::<IpAddr>() {
-            Ok(ip) => self.show(ip),
-            Err(_) => text.to_string(),
-        }
+        self.show_name(text)
     }
+}
+
+/// The address a reverse-lookup name stands for (`4.3.2.1.in-addr.arpa`,
+/// or the 32 nibbles of an `ip6.arpa` name), lower case.
+fn reverse_lookup(name: &str) -> Option<IpAddr> {
+    if let Some(rest) = name.strip_suffix(".in-addr.arpa") {
+        let parts: Vec<u8> = rest
+            .split('.')
+            .map(|p| p.parse::<u8>().ok())
+            .collect::<Option<_>>()?;
+        let [d, c, b, a] = <[u8; 4]>::try_from(parts).ok()?;
+        return Some(IpAddr::V4(Ipv4Addr::new(a, b, c, d)));
+    }
+    let rest = name.strip_suffix(".ip6.arpa")?;
+    let nibbles: Vec<u8> = rest
+        .split('.')
+        .map(|p| u8::from_str_radix(p, 16).ok().filter(|_| p.len() == 1))
+        .collect::<Option<_>>()?;
+    if nibbles.len() != 32 {
+        return None;
+    }
+    let v = nibbles
+        .iter()
+        .rev()
+        .fold(0u128, |acc, n| (acc << 4) | u128::from(*n));
+    Some(IpAddr::V6(Ipv6Addr::from(v)))
 }
 
 #[cfg(test)]
@@ -136,6 +221,31 @@ mod tests {
         assert_eq!(a.show("104.18.32.47".parse().unwrap()), "104.18.32.47");
         assert_eq!(a.show_text("10.20.4.50"), t);
         assert_eq!(a.show_text("chatgpt.com"), "chatgpt.com");
+        // Names that are internal addresses, and reverse lookups of them.
+        assert_eq!(a.show_name("10.20.4.50:8080"), t);
+        assert_eq!(
+            a.show_name("50.4.20.10.in-addr.arpa"),
+            format!("{t}.in-addr.arpa")
+        );
+        assert_eq!(
+            a.show_name("47.32.18.104.in-addr.arpa"),
+            "47.32.18.104.in-addr.arpa"
+        );
+        let v6: IpAddr = "fd00::1".parse().unwrap();
+        let ptr6 = "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.d.f.ip6.arpa";
+        assert_eq!(a.show_name(ptr6), format!("{}.ip6.arpa", a.show(v6)));
+        assert_eq!(a.show_name("[fd00::1]:443"), a.show(v6));
+        assert_eq!(a.show_name("::ffff:10.20.4.50"), t);
+        assert_eq!(a.show("::ffff:10.20.4.50".parse().unwrap()), t);
+        // Plain view: names as they are.
+        let plain = HostView::new(None, None, internal());
+        assert_eq!(
+            plain.show_name("50.4.20.10.in-addr.arpa"),
+            "50.4.20.10.in-addr.arpa"
+        );
+        assert_ne!(a.describe(), c.describe());
+        assert_eq!(a.describe(), b.describe());
+        assert_eq!(plain.describe()["pseudonymized"], false);
     }
 
     #[test]

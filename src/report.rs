@@ -342,7 +342,7 @@ impl Aggregator {
             client_port: r.client_port,
             server_port: r.server_port,
             transport: transport(r.proto),
-            server_name: r.server_name.as_deref(),
+            server_name: r.server_name.as_deref().map(|n| self.view.show_name(n)),
             via: r.via.map(|v| v.as_str()),
             service: svc.map(|s| s.id.as_str()),
             vendor: svc.map(|s| s.vendor.as_str()),
@@ -356,7 +356,7 @@ impl Aggregator {
             alpn: &r.alpn,
             ja4: r.ja4.as_deref(),
             ja3: r.ja3.as_deref(),
-            sni: &r.sni,
+            sni: r.sni.iter().map(|n| self.view.show_name(n)).collect(),
             pattern: r.pattern.map(|p| cat.patterns[p as usize].0.as_str()),
             internal,
         };
@@ -440,7 +440,7 @@ struct Event<'a> {
     client_port: u16,
     server_port: u16,
     transport: &'static str,
-    server_name: Option<&'a str>,
+    server_name: Option<String>,
     via: Option<&'static str>,
     service: Option<&'a str>,
     vendor: Option<&'a str>,
@@ -454,7 +454,7 @@ struct Event<'a> {
     alpn: &'a [String],
     ja4: Option<&'a str>,
     ja3: Option<&'a str>,
-    sni: &'a [String],
+    sni: Vec<String>,
     pattern: Option<&'a str>,
     internal: bool,
 }
@@ -532,7 +532,7 @@ impl FlowSink for Aggregator {
         let hs = host.services.entry(sid).or_default();
         hs.c.add(&r);
         if let Some(n) = &r.server_name {
-            insert_name(&mut hs.names, n.to_ascii_lowercase());
+            insert_name(&mut hs.names, self.view.show_name(&n.to_ascii_lowercase()));
         }
         let s = self.services.entry(sid).or_default();
         s.c.add(&r);
@@ -762,6 +762,7 @@ impl Aggregator {
             "schema": SCHEMA,
             "tool": {"name": "lanterne", "version": env!("CARGO_PKG_VERSION")},
             "inputs": inp.inputs,
+            "hosts_view": self.view.describe(),
             "catalog": {"version": cat.version(), "services": cat.services.len()},
             "capture": {
                 "start": st.first_ns.map(rfc3339),
@@ -925,6 +926,10 @@ pub fn parse_rfc3339(t: &str) -> Option<i64> {
         f => f.strip_prefix('.')?.get(..3)?.parse::<i64>().ok()?,
     };
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    // (Nanoseconds since 1970 in an i64 reach the year 2262.)
+    if !(1678..=2261).contains(&y) {
         return None;
     }
     // Days from civil (H. Hinnant).

@@ -206,3 +206,32 @@ proptest::proptest! {
         proptest::prop_assert_eq!(without_input_order(a), without_input_order(c));
     }
 }
+
+/// Hostile summaries are errors, not crashes or huge allocations.
+#[test]
+fn hostile_summaries_are_refused() {
+    let d = docs();
+    let Some(a) = d.first() else { return };
+    let merge = |x: &Value, y: &Value| lanterne::merge::merge(x, y);
+    let mut huge_bucket = a.clone();
+    huge_bucket["timeline"]["bucket_seconds"] = serde_json::json!(36_028_797_018_963_968u64);
+    assert!(merge(&huge_bucket, &huge_bucket).is_err());
+    let mut far = a.clone();
+    far["timeline"]["series"][0]["start"] = "2261-12-31T00:00:00.000Z".into();
+    // Centuries apart: the series is cut as a run cuts it (100,000 buckets).
+    let m = merge(a, &far).unwrap();
+    let n = m["timeline"]["series"][0]["flows"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert!(n <= 100_000, "{n}");
+    let mut bad = a.clone();
+    bad["timeline"]["series"][0]["start"] = "+02:00".into();
+    assert!(merge(a, &bad).is_err());
+    let mut big = a.clone();
+    big["capture"]["packets"] = serde_json::json!(u64::MAX);
+    assert_eq!(
+        merge(&big, &big).unwrap()["capture"]["packets"],
+        serde_json::json!(u64::MAX)
+    );
+}

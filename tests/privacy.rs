@@ -210,3 +210,138 @@ fn host_prefix_counts_per_subnet() {
     ]);
     assert_exit(&o, 2);
 }
+
+/// A classic pcap of Ethernet frames, one per millisecond.
+fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    out.extend_from_slice(&65535u32.to_le_bytes());
+    out.extend_from_slice(&1u32.to_le_bytes());
+    for (i, f) in frames.iter().enumerate() {
+        out.extend_from_slice(&1_767_225_600u32.to_le_bytes());
+        out.extend_from_slice(&(i as u32 * 1000).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(f.len() as u32).to_le_bytes());
+        out.extend_from_slice(f);
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// A DNS message: one question, and one PTR answer when `answer` is given.
+fn dns(id: u16, qname: &str, qtype: u16, answer: Option<&str>) -> Vec<u8> {
+    let wire = |n: &str| {
+        let mut v = Vec::new();
+        for l in n.split('.') {
+            v.push(l.len() as u8);
+            v.extend_from_slice(l.as_bytes());
+        }
+        v.push(0);
+        v
+    };
+    let flags: u16 = if answer.is_some() { 0x8180 } else { 0x0100 };
+    let mut m = Vec::new();
+    for x in [id, flags, 1, u16::from(answer.is_some()), 0, 0] {
+        m.extend_from_slice(&x.to_be_bytes());
+    }
+    m.extend_from_slice(&wire(qname));
+    m.extend_from_slice(&qtype.to_be_bytes());
+    m.extend_from_slice(&1u16.to_be_bytes());
+    if let Some(a) = answer {
+        m.extend_from_slice(&[0xc0, 12]);
+        m.extend_from_slice(&qtype.to_be_bytes());
+        m.extend_from_slice(&1u16.to_be_bytes());
+        m.extend_from_slice(&60u32.to_be_bytes());
+        let rd = wire(a);
+        m.extend_from_slice(&(rd.len() as u16).to_be_bytes());
+        m.extend_from_slice(&rd);
+    }
+    m
+}
+
+/// Internal addresses written as names: an HTTP Host that is an address
+/// (with a port), an IP-literal SNI, and reverse lookups (PTR) of internal
+/// addresses. Pseudonymised, none of them shows in any output.
+#[test]
+fn internal_addresses_written_as_names_are_hidden_too() {
+    use lanterne::testutil::{eth_ipv4_tcp, eth_ipv4_udp};
+    let dir = scratch("privacy-names");
+    let (pc, printer, resolver) = ([10, 20, 4, 9], [10, 20, 4, 7], [10, 20, 0, 53]);
+    let mut frames = vec![
+        eth_ipv4_udp(
+            pc,
+            resolver,
+            40000,
+            53,
+            &dns(1, "7.4.20.10.in-addr.arpa", 12, None),
+        ),
+        eth_ipv4_udp(
+            resolver,
+            pc,
+            53,
+            40000,
+            &dns(
+                1,
+                "7.4.20.10.in-addr.arpa",
+                12,
+                Some("printer.corp.example"),
+            ),
+        ),
+        eth_ipv4_tcp(pc, printer, 50000, 8080, 100, 0x02, b""),
+        eth_ipv4_tcp(printer, pc, 8080, 50000, 900, 0x12, b""),
+        eth_ipv4_tcp(pc, printer, 50000, 8080, 101, 0x10, b""),
+        eth_ipv4_tcp(
+            pc,
+            printer,
+            50000,
+            8080,
+            101,
+            0x18,
+            b"GET / HTTP/1.1\r\nHost: 10.20.4.7:8080\r\n\r\n",
+        ),
+    ];
+    // A ClientHello whose SNI is an internal address.
+    let hello = lanterne::proto::tls::build_client_hello(Some("10.20.4.7"), &["h2"], false, 0);
+    frames.push(eth_ipv4_tcp(pc, printer, 50001, 443, 200, 0x02, b""));
+    frames.push(eth_ipv4_tcp(printer, pc, 443, 50001, 700, 0x12, b""));
+    frames.push(eth_ipv4_tcp(pc, printer, 50001, 443, 201, 0x18, &hello));
+    let pcap = dir.join("names.pcap");
+    write_pcap(&pcap, &frames);
+    let plain = outputs(&pcap, &dir, "plain", &[]);
+    let facts = &plain.texts.iter().find(|(w, _)| *w == "facts").unwrap().1;
+    assert!(
+        facts.contains("7.4.20.10.in-addr.arpa") && facts.contains("10.20.4.7:8080"),
+        "{facts}"
+    );
+    let hidden = outputs(&pcap, &dir, "hidden", &["--pseudonymize", "k"]);
+    for (what, text) in &hidden.texts {
+        for leak in [
+            "10.20.4.7",
+            "10.20.4.9",
+            "10.20.0.53",
+            "7.4.20.10.in-addr.arpa",
+        ] {
+            assert!(!text.contains(leak), "{leak} in the {what}:\n{text}");
+        }
+    }
+    let facts = &hidden.texts.iter().find(|(w, _)| *w == "facts").unwrap().1;
+    assert!(
+        facts.contains("\"name\":\"host-") && facts.contains(".in-addr.arpa"),
+        "{facts}"
+    );
+}
+
+/// Summaries that show hosts differently do not merge.
+#[test]
+fn summaries_with_different_host_views_do_not_merge() {
+    let dir = scratch("privacy-merge");
+    let pcap = data("corpus/pcap/ai__chatgpt-browser_frames-0001-0500.pcapng");
+    let a = summary_of(&[&pcap], &[], &dir, "a");
+    let b = summary_of(&[&pcap], &["--pseudonymize", "k1"], &dir, "b");
+    let c = summary_of(&[&pcap], &["--pseudonymize", "k2"], &dir, "c");
+    assert!(lanterne::merge::merge(&a, &b)
+        .unwrap_err()
+        .contains("same --pseudonymize key"));
+    assert!(lanterne::merge::merge(&b, &c).is_err());
+    assert!(lanterne::merge::merge(&b, &b).is_ok());
+}
