@@ -212,6 +212,22 @@ fn s(v: &Value) -> &str {
     v.as_str().unwrap_or("")
 }
 
+/// `<table ATTRS><thead>` with `cols`, up to the opening `<tbody>`; columns
+/// for which `numeric` holds are right-aligned.
+fn table_head(attrs: &str, cols: &[&str], numeric: impl Fn(usize) -> bool) -> String {
+    let mut o = if attrs.is_empty() {
+        "<table><thead><tr>".to_string()
+    } else {
+        format!("<table {attrs}><thead><tr>")
+    };
+    for (i, c) in cols.iter().enumerate() {
+        let class = if numeric(i) { " class=\"n\"" } else { "" };
+        let _ = write!(o, "<th{class}>{}</th>", esc(c));
+    }
+    o.push_str("</tr></thead><tbody>");
+    o
+}
+
 /// A horizontal bar chart (inline SVG) of `(label, value, text)`.
 fn bars(rows: &[(String, u64, String)], width: u32) -> String {
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
@@ -347,16 +363,11 @@ pub fn render(summary: &Value, catalog: &Catalog, lang: Lang) -> String {
             })
             .collect();
         o.push_str(&bars(&chart, 720));
-        o.push_str("<table class=\"sortable\" id=\"services-table\"><thead><tr>");
-        for (i, c) in t.cols.iter().enumerate() {
-            let class = if (6..10).contains(&i) {
-                " class=\"n\""
-            } else {
-                ""
-            };
-            let _ = write!(o, "<th{class}>{}</th>", esc(c));
-        }
-        o.push_str("</tr></thead><tbody>");
+        o.push_str(&table_head(
+            "class=\"sortable\" id=\"services-table\"",
+            &t.cols,
+            |i| (6..10).contains(&i),
+        ));
         for x in &services {
             let id = s(&x["id"]);
             let svc = catalog.services.iter().find(|c| c.id == id);
@@ -428,12 +439,7 @@ pub fn render(summary: &Value, catalog: &Catalog, lang: Lang) -> String {
     if !has_policy {
         let _ = write!(o, "<p class=\"intro\">{}</p>", esc(t.policy_none));
     }
-    o.push_str("<table><thead><tr>");
-    for (i, c) in t.split_cols.iter().enumerate() {
-        let class = if i > 0 { " class=\"n\"" } else { "" };
-        let _ = write!(o, "<th{class}>{}</th>", esc(c));
-    }
-    o.push_str("</tr></thead><tbody>");
+    o.push_str(&table_head("", &t.split_cols, |i| i > 0));
     for (key, label) in [("sanctioned", t.sanctioned), ("shadow", t.shadow)] {
         let p = &summary["policy"][key];
         let _ = write!(
@@ -467,12 +473,11 @@ pub fn render(summary: &Value, catalog: &Catalog, lang: Lang) -> String {
             })
             .collect();
         o.push_str(&bars(&chart, 720));
-        o.push_str("<table class=\"sortable\" id=\"hosts-table\"><thead><tr>");
-        for (i, c) in t.host_cols.iter().enumerate() {
-            let class = if i == 1 || i == 2 { " class=\"n\"" } else { "" };
-            let _ = write!(o, "<th{class}>{}</th>", esc(c));
-        }
-        o.push_str("</tr></thead><tbody>");
+        o.push_str(&table_head(
+            "class=\"sortable\" id=\"hosts-table\"",
+            &t.host_cols,
+            |i| i == 1 || i == 2,
+        ));
         for h in hosts.iter().take(50) {
             let names: Vec<&str> = h["services"]
                 .as_array()

@@ -532,6 +532,29 @@ fn summary_of(
     })
 }
 
+/// Writes a summary's file outputs (`--json`, `--csv`, `--html` with its
+/// catalog and language); one line per error.
+fn write_outputs(
+    summary: &serde_json::Value,
+    json: Option<&str>,
+    csv: Option<&str>,
+    html: Option<(&str, &Catalog, lanterne::i18n::Lang)>,
+) -> Vec<String> {
+    let mut outs: Vec<(&str, String)> = Vec::new();
+    if let Some(j) = json {
+        outs.push((j, summary_text(summary)));
+    }
+    if let Some(c) = csv {
+        outs.push((c, report::csv_of_summary(summary)));
+    }
+    if let Some((h, cat, lang)) = html {
+        outs.push((h, lanterne::html::render(summary, cat, lang)));
+    }
+    outs.into_iter()
+        .filter_map(|(path, text)| write_whole(path, text.as_bytes()).err())
+        .collect()
+}
+
 fn summary_text(summary: &serde_json::Value) -> String {
     let mut text = serde_json::to_string_pretty(summary).expect("summary serialises");
     text.push('\n');
@@ -575,22 +598,12 @@ fn finish(
         drops,
         &read_errors,
     );
-    if let Some(j) = &a.json {
-        if let Err(e) = write_whole(j, summary_text(&summary).as_bytes()) {
-            write_errors.push(e);
-        }
-    }
-    if let Some(c) = &a.csv {
-        if let Err(e) = write_whole(c, report::csv_of_summary(&summary).as_bytes()) {
-            write_errors.push(e);
-        }
-    }
-    if let Some(h) = &a.html {
-        let page = lanterne::html::render(&summary, cat, a.lang.into());
-        if let Err(e) = write_whole(h, page.as_bytes()) {
-            write_errors.push(e);
-        }
-    }
+    write_errors.extend(write_outputs(
+        &summary,
+        a.json.as_deref(),
+        a.csv.as_deref(),
+        a.html.as_deref().map(|h| (h, cat, a.lang.into())),
+    ));
     if !a.quiet && !p.stdout_claimed {
         print!("{}", report::terminal_table_in(&summary, a.lang.into()));
     }
@@ -890,24 +903,21 @@ fn cmd_report(a: ReportArgs) -> Result<u8, Fail> {
         docs.push(doc);
     }
     let merged = lanterne::merge::merge_all(&docs).map_err(Fail::Runtime)?;
-    let mut errors = Vec::new();
-    if let Some(j) = &a.json {
-        if let Err(e) = write_whole(j, summary_text(&merged).as_bytes()) {
-            errors.push(e);
-        }
-    }
-    if let Some(c) = &a.csv {
-        if let Err(e) = write_whole(c, report::csv_of_summary(&merged).as_bytes()) {
-            errors.push(e);
-        }
-    }
-    if let Some(h) = &a.html {
-        let cat = load_catalog(&a.common)?;
-        let page = lanterne::html::render(&merged, &cat, a.lang.into());
-        if let Err(e) = write_whole(h, page.as_bytes()) {
-            errors.push(e);
-        }
-    }
+    // (The catalog only gives the HTML report its data-use facts.)
+    let cat = a
+        .html
+        .as_ref()
+        .map(|_| load_catalog(&a.common))
+        .transpose()?;
+    let errors = write_outputs(
+        &merged,
+        a.json.as_deref(),
+        a.csv.as_deref(),
+        a.html
+            .as_deref()
+            .zip(cat.as_ref())
+            .map(|(h, c)| (h, c, a.lang.into())),
+    );
     let stdout_claimed = [&a.json, &a.csv, &a.html]
         .iter()
         .any(|o| o.as_deref() == Some("-"));

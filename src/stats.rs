@@ -3,6 +3,16 @@
 
 use std::collections::BTreeMap;
 
+/// Calls `$m` with every plain counter of [`Stats`] (one list for
+/// [`Stats::merge`] and [`Stats::since`]).
+macro_rules! counters {
+    ($m:ident) => {
+        $m!(packets bytes duplicates flows non_ip other_ip fragments tunneled evicted_flows
+            tls_client_hellos quic_client_hellos quic_initials_decrypted http_requests
+            dns_messages dns_names_learned dns_cache_resets)
+    };
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
     pub packets: u64,
@@ -74,53 +84,31 @@ impl Stats {
                 .filter(|(_, v)| *v > 0)
                 .collect()
         };
-        Stats {
-            packets: self.packets - base.packets,
-            bytes: self.bytes - base.bytes,
-            duplicates: self.duplicates - base.duplicates,
+        let mut d = Stats {
             first_ns: first,
             last_ns: last,
-            flows: self.flows - base.flows,
-            non_ip: self.non_ip - base.non_ip,
-            other_ip: self.other_ip - base.other_ip,
-            fragments: self.fragments - base.fragments,
-            tunneled: self.tunneled - base.tunneled,
-            evicted_flows: self.evicted_flows - base.evicted_flows,
-            tls_client_hellos: self.tls_client_hellos - base.tls_client_hellos,
-            quic_client_hellos: self.quic_client_hellos - base.quic_client_hellos,
-            quic_initials_decrypted: self.quic_initials_decrypted - base.quic_initials_decrypted,
-            http_requests: self.http_requests - base.http_requests,
-            dns_messages: self.dns_messages - base.dns_messages,
-            dns_names_learned: self.dns_names_learned - base.dns_names_learned,
-            dns_cache_resets: self.dns_cache_resets - base.dns_cache_resets,
             undecodable: sub(&self.undecodable, &base.undecodable),
             anomalies: sub(&self.anomalies, &base.anomalies),
+            ..Stats::default()
+        };
+        macro_rules! diff {
+            ($($c:ident)*) => { $( d.$c = self.$c - base.$c; )* };
         }
+        counters!(diff);
+        d
     }
 
     pub fn merge(&mut self, o: &Stats) {
-        self.packets += o.packets;
-        self.bytes += o.bytes;
-        self.duplicates += o.duplicates;
+        macro_rules! add {
+            ($($c:ident)*) => { $( self.$c += o.$c; )* };
+        }
+        counters!(add);
         if let Some(f) = o.first_ns {
             self.see_time(f);
         }
         if let Some(l) = o.last_ns {
             self.see_time(l);
         }
-        self.flows += o.flows;
-        self.non_ip += o.non_ip;
-        self.other_ip += o.other_ip;
-        self.fragments += o.fragments;
-        self.tunneled += o.tunneled;
-        self.evicted_flows += o.evicted_flows;
-        self.tls_client_hellos += o.tls_client_hellos;
-        self.quic_client_hellos += o.quic_client_hellos;
-        self.quic_initials_decrypted += o.quic_initials_decrypted;
-        self.http_requests += o.http_requests;
-        self.dns_messages += o.dns_messages;
-        self.dns_names_learned += o.dns_names_learned;
-        self.dns_cache_resets += o.dns_cache_resets;
         for (k, v) in &o.undecodable {
             *self.undecodable.entry(k).or_insert(0) += v;
         }
