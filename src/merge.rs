@@ -76,6 +76,15 @@ fn sum_fields(out: &mut Map<String, Value>, a: &Value, b: &Value, keys: &[&str])
     }
 }
 
+/// The order of a run's lists: most bytes sent first, ties by `key`.
+fn sort_by_upload(v: &mut [Value], key: &str) {
+    v.sort_by(|x, y| {
+        u(&y["bytes_up"])
+            .cmp(&u(&x["bytes_up"]))
+            .then_with(|| x[key].as_str().cmp(&y[key].as_str()))
+    });
+}
+
 /// Objects of an array by their key field, in first-seen order.
 fn by_key(arrays: [&Value; 2], key: &str) -> BTreeMap<String, Vec<Value>> {
     let mut m: BTreeMap<String, Vec<Value>> = BTreeMap::new();
@@ -175,11 +184,7 @@ fn merge_hosts(a: &Value, b: &Value) -> (Vec<Value>, Vec<Value>) {
         .into_values()
         .map(|mut h| {
             let mut svcs = h["services"].as_array().cloned().unwrap_or_default();
-            svcs.sort_by(|x, y| {
-                u(&y["bytes_up"])
-                    .cmp(&u(&x["bytes_up"]))
-                    .then_with(|| x["id"].as_str().cmp(&y["id"].as_str()))
-            });
+            sort_by_upload(&mut svcs, "id");
             let total = |k: &str| svcs.iter().fold(0u64, |t, s| t.saturating_add(u(&s[k])));
             json!({
                 "host": h["host"].take(),
@@ -193,11 +198,7 @@ fn merge_hosts(a: &Value, b: &Value) -> (Vec<Value>, Vec<Value>) {
             })
         })
         .collect();
-    hosts.sort_by(|x, y| {
-        u(&y["bytes_up"])
-            .cmp(&u(&x["bytes_up"]))
-            .then_with(|| x["host"].as_str().cmp(&y["host"].as_str()))
-    });
+    sort_by_upload(&mut hosts, "host");
     (hosts, others.into_values().collect())
 }
 
@@ -414,11 +415,7 @@ pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
             s
         })
         .collect();
-    services.sort_by(|x, y| {
-        u(&y["bytes_up"])
-            .cmp(&u(&x["bytes_up"]))
-            .then_with(|| x["id"].as_str().cmp(&y["id"].as_str()))
-    });
+    sort_by_upload(&mut services, "id");
     // The sanctioned / shadow split.
     let split = |sanctioned: bool| {
         let sel: Vec<&Value> = services
