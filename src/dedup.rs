@@ -14,9 +14,9 @@
 //! come from different interfaces, so the later copy may be analysed first:
 //! a frame is remembered for the window plus [`REORDER_NS`] of capture time
 //! after the newest frame seen, and two copies match when their capture times
-//! differ by less than the window, whichever came first. At most
-//! [`MAX_REMEMBERED`] frames are remembered (the oldest are forgotten first),
-//! which bounds the memory at about 50 MiB whatever the traffic.
+//! differ by less than the window, whichever came first. At most a set
+//! number of frames are remembered (5 % of `--max-memory`, see
+//! [`crate::limits`]; the oldest are forgotten first), which bounds the memory whatever the traffic.
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
@@ -29,7 +29,8 @@ use crate::decode::linktype;
 /// (batches of different interfaces: the kernel hands a block over at most
 /// 100 ms late, a batch waits at most 20 ms).
 pub const REORDER_NS: i64 = 500_000_000;
-/// Frames remembered at most.
+/// Frames remembered at most by default (`--max-memory` sets it, see
+/// [`crate::limits`]).
 pub const MAX_REMEMBERED: usize = 1 << 20;
 /// A frame this far behind the newest one means the clock stepped back.
 const CLOCK_STEP_NS: i64 = 5_000_000_000;
@@ -42,6 +43,8 @@ pub struct Dedup {
     /// The same, in the order they were remembered (for forgetting).
     order: VecDeque<(i64, u64)>,
     newest: i64,
+    /// Frames remembered at most.
+    max: usize,
     /// Random keys of the content hash (SipHash): a sender who cannot know
     /// them cannot craft a frame that hides another as its "duplicate".
     keys: std::collections::hash_map::RandomState,
@@ -49,7 +52,13 @@ pub struct Dedup {
 
 impl Dedup {
     pub fn new(window_ns: i64) -> Self {
+        Self::with_capacity(window_ns, MAX_REMEMBERED)
+    }
+
+    /// Remembering at most `max` frames.
+    pub fn with_capacity(window_ns: i64, max: usize) -> Self {
         Dedup {
+            max: max.max(1),
             keys: Default::default(),
             window_ns,
             seen: FxHashMap::default(),
@@ -74,7 +83,7 @@ impl Dedup {
             .newest
             .saturating_sub(self.window_ns.saturating_add(REORDER_NS));
         while let Some(&(t, k)) = self.order.front() {
-            if t >= horizon && self.order.len() < MAX_REMEMBERED {
+            if t >= horizon && self.order.len() < self.max {
                 break;
             }
             self.order.pop_front();

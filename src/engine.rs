@@ -21,6 +21,7 @@ use crate::flow::{
     AppState, Bucket, Expiry, Flow, FlowKey, FlowTable, Inspect, QuicState, QuicStatus, Via,
     SERVER_PORTS,
 };
+use crate::limits::Limits;
 use crate::proto::{dns, fingerprint, h2, http, quic, reasm::Push, reasm::Stream, tls};
 use crate::signatures::Catalog;
 use crate::source::pcapfile::RawPacket;
@@ -36,7 +37,14 @@ pub struct Config {
     pub max_flows: usize,
     /// Grace added to a DNS answer's TTL.
     pub dns_grace_ns: i64,
-    pub max_dns_entries: usize,
+    /// Bytes the DNS name cache may hold (see [`crate::limits`]).
+    pub dns_cache_bytes: usize,
+    /// Bytes all flows' reassembly buffers may hold together.
+    pub reassembly_bytes: usize,
+    /// New QUIC connections decrypted per second of capture time.
+    pub quic_decrypts_per_sec: u64,
+    /// Frames the duplicate window remembers at most.
+    pub dedup_entries: usize,
     pub bucket_ns: i64,
     /// Bytes of a client stream buffered to find a ClientHello / request head.
     pub max_stream_buffer: usize,
@@ -55,15 +63,31 @@ pub struct Config {
     pub hosts: crate::privacy::HostView,
 }
 
+impl Config {
+    /// With the caps of `limits` (the whole process's, see [`Limits::per_worker`]
+    /// for what each worker gets).
+    pub fn with_limits(mut self, limits: &Limits) -> Config {
+        self.max_flows = limits.max_flows;
+        self.dns_cache_bytes = limits.dns_cache_bytes;
+        self.reassembly_bytes = limits.reassembly_bytes;
+        self.quic_decrypts_per_sec = limits.quic_decrypts_per_sec;
+        self.dedup_entries = limits.dedup_entries;
+        self
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             tcp_timeout_ns: 300 * 1_000_000_000,
             udp_timeout_ns: 120 * 1_000_000_000,
             close_linger_ns: 5 * 1_000_000_000,
-            max_flows: 1 << 20,
+            max_flows: Limits::default().max_flows,
             dns_grace_ns: 300 * 1_000_000_000,
-            max_dns_entries: 1 << 20,
+            dns_cache_bytes: Limits::default().dns_cache_bytes,
+            reassembly_bytes: Limits::default().reassembly_bytes,
+            quic_decrypts_per_sec: Limits::default().quic_decrypts_per_sec,
+            dedup_entries: Limits::default().dedup_entries,
             bucket_ns: 3600 * 1_000_000_000,
             max_stream_buffer: 32 * 1024,
             max_inspect_segments: 24,
@@ -149,6 +173,51 @@ struct DnsEntry {
     expires: i64,
 }
 
+/// The DNS name cache, bounded in bytes: two generations. Names go into the
+/// young one; when it holds half the budget it becomes the old one and the
+/// previous old one is forgotten. A lookup tries the young one, then the old
+/// one. A flood of answers thus pushes out at most the older half of the
+/// names, never all of them at once, and costs O(1) per name.
+#[derive(Debug, Default)]
+struct DnsCache {
+    young: FxHashMap<(IpAddr, IpAddr), DnsEntry>,
+    old: FxHashMap<(IpAddr, IpAddr), DnsEntry>,
+    young_bytes: usize,
+    cap_bytes: usize,
+    /// Names forgotten to stay within the budget.
+    evicted: u64,
+}
+
+impl DnsCache {
+    fn new(cap_bytes: usize) -> Self {
+        DnsCache {
+            cap_bytes,
+            ..DnsCache::default()
+        }
+    }
+
+    fn cost(e: &DnsEntry) -> usize {
+        crate::limits::DNS_ENTRY_COST + e.name.len()
+    }
+
+    fn insert(&mut self, key: (IpAddr, IpAddr), entry: DnsEntry) {
+        let cost = Self::cost(&entry);
+        if self.young_bytes + cost > self.cap_bytes / 2 && !self.young.is_empty() {
+            self.evicted += self.old.len() as u64;
+            self.old = std::mem::take(&mut self.young);
+            self.young_bytes = 0;
+        }
+        self.young_bytes += cost;
+        if let Some(prev) = self.young.insert(key, entry) {
+            self.young_bytes -= Self::cost(&prev);
+        }
+    }
+
+    fn get(&self, key: &(IpAddr, IpAddr)) -> Option<&DnsEntry> {
+        self.young.get(key).or_else(|| self.old.get(key))
+    }
+}
+
 /// A name a DNS response teaches: `client` resolved `name` to `ip`.
 /// With several workers, the worker that routes a UDP DNS response parses it
 /// once and every worker learns these, in packet order (see [`Engine::route`]).
@@ -162,7 +231,7 @@ pub struct DnsLearn {
 /// Where a DNS response's names go.
 enum Learn<'e> {
     /// The engine's own cache (one worker, DNS over TCP).
-    Cache(&'e mut FxHashMap<(IpAddr, IpAddr), DnsEntry>),
+    Cache(&'e mut DnsCache),
     /// The chunk's list, for every worker (the router of a UDP response).
     List(&'e mut Vec<DnsLearn>),
     /// Nowhere (a retransmission dissected again for facts only).
@@ -214,7 +283,15 @@ pub struct Engine<'c> {
     catalog: Cat<'c>,
     flows: FlowTable,
     expiry: Expiry,
-    dns_cache: FxHashMap<(IpAddr, IpAddr), DnsEntry>,
+    dns_cache: DnsCache,
+    /// Bytes held by the flows' reassembly buffers ([`Flow::buffered`]).
+    buffered: usize,
+    /// Flows holding reassembly buffers, in the order they started to:
+    /// the first to go when the buffers outgrow their budget (slot,
+    /// generation; stale entries are skipped).
+    buffering: std::collections::VecDeque<(u32, u32)>,
+    /// QUIC Initial decryptions of new connections (capture time).
+    quic_budget: crate::limits::Budget,
     now: i64,
     next_check: i64,
     serial: u64,
@@ -365,12 +442,18 @@ impl<'c> Engine<'c> {
         }
         let latency = cfg_latency(&cfg);
         let cfg_dedup = cfg.dedup_ns;
+        let dedup_entries = cfg.dedup_entries;
+        let dns_cache = DnsCache::new(cfg.dns_cache_bytes);
+        let quic_budget = crate::limits::Budget::new(cfg.quic_decrypts_per_sec);
         Engine {
             flows: FlowTable::with_capacity(cfg.max_flows.min(1 << 16)),
             cfg,
             catalog: Cat::Borrowed(catalog),
             expiry: Expiry::default(),
-            dns_cache: FxHashMap::default(),
+            dns_cache,
+            buffered: 0,
+            buffering: Default::default(),
+            quic_budget,
             now: i64::MIN,
             next_check: i64::MIN,
             serial: 0,
@@ -382,7 +465,8 @@ impl<'c> Engine<'c> {
             shards: 1,
             shadow: false,
             packet_stats: true,
-            dedup: (cfg_dedup > 0).then(|| Box::new(crate::dedup::Dedup::new(cfg_dedup))),
+            dedup: (cfg_dedup > 0)
+                .then(|| Box::new(crate::dedup::Dedup::with_capacity(cfg_dedup, dedup_entries))),
         }
     }
 
@@ -408,7 +492,13 @@ impl<'c> Engine<'c> {
         self.shard_id = id;
         self.shards = n.max(1);
         self.packet_stats = self.shards == 1;
-        self.cfg.max_flows = (self.cfg.max_flows / self.shards as usize).max(1);
+        let n = self.shards as usize;
+        self.cfg.max_flows = (self.cfg.max_flows / n).max(1);
+        self.cfg.reassembly_bytes /= n;
+        self.cfg.dns_cache_bytes /= n;
+        self.cfg.quic_decrypts_per_sec = (self.cfg.quic_decrypts_per_sec / n as u64).max(1);
+        self.dns_cache = DnsCache::new(self.cfg.dns_cache_bytes);
+        self.quic_budget = crate::limits::Budget::new(self.cfg.quic_decrypts_per_sec);
     }
 
     /// Which workers must see a frame: counts its packet-level statistics
@@ -570,7 +660,6 @@ impl<'c> Engine<'c> {
         for l in learned {
             self.dns_cache.insert((l.client, l.ip), l.entry.clone());
         }
-        self.bound_dns_cache();
     }
 
     /// Moves the engine's clock to `ts` (live capture on a quiet link: the
@@ -588,6 +677,7 @@ impl<'c> Engine<'c> {
         if self.now >= self.next_check {
             self.expire(self.now, sink);
             self.next_check = self.now.saturating_add(1_000_000_000);
+            self.sync_counters();
         }
     }
 
@@ -761,8 +851,13 @@ impl<'c> Engine<'c> {
                 && pkt.payload[0] & 0x80 != 0
                 && matches!(flow.quic_status, QuicStatus::None | QuicStatus::Inspecting)
             {
-                quic_datagram(flow, pkt, ctx, &mut self.quic_buf, out!(self));
+                let budget = &mut self.quic_budget;
+                quic_datagram(flow, pkt, ctx, &mut self.quic_buf, budget, out!(self));
             }
+            if flow.quic.is_some() || flow.buffered > 0 {
+                self.account_buffers(idx);
+            }
+            let flow = self.flows.get_mut(idx).expect("present");
             if flow.quic_status == QuicStatus::None
                 && flow.udp_probes < 4
                 && !is_netbios(pkt.sport)
@@ -780,6 +875,7 @@ impl<'c> Engine<'c> {
         let flow = self.flows.get_mut(idx).expect("present");
         if flow.inspect.is_some() {
             Self::inspect_tcp(flow, pkt, up, ctx, out!(self));
+            self.account_buffers(idx);
         }
     }
 
@@ -1275,18 +1371,63 @@ impl<'c> Engine<'c> {
 
     fn dns_udp(&mut self, pkt: &Packet<'_>, ctx: FrameCtx) {
         handle_dns_message(pkt.payload, pkt, ctx, out!(self));
-        self.bound_dns_cache();
     }
 
-    /// Keeps the DNS cache within `max_dns_entries`: expired names go first.
-    fn bound_dns_cache(&mut self) {
-        if self.dns_cache.len() > self.cfg.max_dns_entries {
-            let now = self.now;
-            self.dns_cache.retain(|_, e| e.expires >= now);
-            if self.dns_cache.len() > self.cfg.max_dns_entries {
-                self.stats.dns_cache_resets += 1;
-                self.dns_cache.clear();
+    /// Counters kept outside [`Stats`] (the DNS cache's), copied in. Every
+    /// worker holds the same names, so only the first one reports them.
+    fn sync_counters(&mut self) {
+        if self.shard_id == 0 && !self.shadow {
+            self.stats.dns_cache_evictions = self.dns_cache.evicted;
+        }
+    }
+
+    /// Counts again the reassembly buffers of the flow in slot `idx` after
+    /// inspection changed them. Over the budget, the flows that started
+    /// buffering first stop being inspected (an endless ClientHello sent
+    /// slowly on many connections holds buffers until its flows time out;
+    /// a real one is complete within a round trip).
+    fn account_buffers(&mut self, idx: u32) {
+        let Some(f) = self.flows.get_mut(idx) else {
+            return;
+        };
+        let now = f.buffer_bytes();
+        let before = f.buffered as usize;
+        if now == before {
+            return;
+        }
+        f.buffered = now as u32;
+        self.buffered = self.buffered + now - before;
+        if before == 0 && !f.queued {
+            f.queued = true;
+            let gen = self.flows.generation(idx);
+            self.buffering.push_back((idx, gen));
+        }
+        while self.buffered > self.cfg.reassembly_bytes {
+            let Some((i, gen)) = self.buffering.pop_front() else {
+                break;
+            };
+            let Some(f) = self.flows.get_gen_mut(i, gen) else {
+                continue;
+            };
+            f.queued = false;
+            if f.buffered == 0 {
+                continue;
             }
+            self.buffered -= f.buffered as usize;
+            f.buffered = 0;
+            f.inspect = None;
+            if f.quic.take().is_some() && f.quic_status == QuicStatus::Inspecting {
+                f.quic_status = QuicStatus::Done;
+            }
+            if !self.shadow {
+                self.stats.reassembly_dropped += 1;
+            }
+        }
+        // Entries of flows that ended since pile up: drop them now and then.
+        if self.buffering.len() > 2 * self.flows.len() + 1024 {
+            let flows = &self.flows;
+            self.buffering
+                .retain(|&(i, gen)| flows.get_gen(i, gen).is_some_and(|f| f.queued));
         }
     }
 
@@ -1312,6 +1453,7 @@ impl<'c> Engine<'c> {
         let Some(f) = self.flows.get_mut(idx) else {
             return;
         };
+        self.buffered -= f.buffered as usize;
         let end = end.unwrap_or(if f.closed() {
             EndReason::Closed
         } else {
@@ -1368,6 +1510,9 @@ impl<'c> Engine<'c> {
         }
         self.flows.clear();
         self.expiry.clear();
+        self.buffering.clear();
+        self.buffered = 0;
+        self.sync_counters();
         if let Some(fs) = self.facts.as_mut() {
             fs.flush();
         }
@@ -1530,6 +1675,7 @@ fn quic_datagram(
     pkt: &Packet<'_>,
     ctx: FrameCtx,
     buf: &mut Vec<u8>,
+    budget: &mut crate::limits::Budget,
     out: &mut Out<'_>,
 ) {
     let p = pkt.payload;
@@ -1589,6 +1735,13 @@ fn quic_datagram(
             }
             let mut new_connection = false;
             if range.is_none() {
+                if st.keys.is_none() && !budget.take(ctx.ts) {
+                    // A new connection over the decryption budget (a flood).
+                    out.stats.quic_decryptions_skipped += 1;
+                    flow.quic = None;
+                    flow.quic_status = QuicStatus::Done;
+                    return;
+                }
                 let k = quic::InitialKeys::new(h.version, params, h.dcid);
                 match k.open(packet, h.pn_offset, buf) {
                     Ok(r) => {
@@ -2174,6 +2327,116 @@ mod tests {
         assert_eq!(strip_port("example.com"), "example.com");
         assert_eq!(strip_port("[2001:db8::1]:80"), "2001:db8::1");
         assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
+    }
+
+    /// Endless ClientHellos on many connections: the reassembly buffers stay
+    /// within their budget, the flows that started buffering first give up,
+    /// and a later connection is still named.
+    #[test]
+    fn reassembly_budget_drops_the_oldest_buffering_flows() {
+        let cat = Catalog::builtin();
+        let budget = 10_000;
+        let cfg = Config {
+            reassembly_bytes: budget,
+            ..Config::default()
+        };
+        let mut r = Run::new(&cat, cfg);
+        let ch = tls::build_client_hello(Some("claude.ai"), &[], false, 1800);
+        let ack = tcpflag::ACK;
+        for i in 0..20u16 {
+            handshake(&mut r, 30000 + i);
+            r.feed(3, &tcp(C, S, 30000 + i, 443, 1000, ack, &ch[..700]));
+            assert!(r.e.buffered <= budget, "{}", r.e.buffered);
+        }
+        let dropped = r.e.stats.reassembly_dropped;
+        assert!((5..20).contains(&dropped), "{dropped}");
+        // Everyone sends the rest: only the flows still inspected are named.
+        for i in 0..20u16 {
+            r.feed(4, &tcp(C, S, 30000 + i, 443, 1700, ack, &ch[700..]));
+        }
+        assert_eq!(r.e.buffered, 0);
+        let (flows, _, stats) = r.done();
+        let named: Vec<bool> = flows.iter().map(|f| f.server_name.is_some()).collect();
+        let expect: Vec<bool> = (0..20).map(|i| i >= dropped).collect();
+        assert_eq!(named, expect);
+        assert_eq!(stats.reassembly_dropped, dropped);
+        assert_eq!(stats.tls_client_hellos, 20 - dropped);
+    }
+
+    /// A flood of DNS answers: the cache keeps within its bytes, forgets the
+    /// oldest names (counted) and still names flows from recent answers.
+    #[test]
+    fn dns_cache_keeps_the_recent_names_within_its_budget() {
+        let cat = Catalog::builtin();
+        let per_name = crate::limits::DNS_ENTRY_COST + "chat.mistral.ai".len();
+        let cfg = Config {
+            dns_cache_bytes: 2 * 10 * per_name,
+            ..Config::default()
+        };
+        let mut r = Run::new(&cat, cfg);
+        for i in 0..100u8 {
+            let ip = [104, 18, 0, i];
+            r.feed(
+                0,
+                &udp(
+                    [10, 0, 0, 53],
+                    C,
+                    53,
+                    33333,
+                    &dns_answer("chat.mistral.ai", ip, 300),
+                ),
+            );
+        }
+        assert_eq!(
+            (r.e.dns_cache.young.len(), r.e.dns_cache.old.len()),
+            (10, 10)
+        );
+        r.feed(
+            1,
+            &tcp(C, [104, 18, 0, 99], 41000, 443, 7, tcpflag::SYN, &[]),
+        );
+        r.feed(
+            1,
+            &tcp(C, [104, 18, 0, 0], 41001, 443, 7, tcpflag::SYN, &[]),
+        );
+        let (flows, _, stats) = r.done();
+        let by_port = |p: u16| flows.iter().find(|f| f.client_port == p).unwrap();
+        assert_eq!(by_port(41000).via, Some(Via::Dns));
+        assert_eq!(by_port(41001).server_name, None);
+        // 100 names, 10 per generation: 8 rotations forgot 80 names.
+        assert_eq!(stats.dns_cache_evictions, 80);
+        assert_eq!(stats.dns_names_learned, 100);
+    }
+
+    /// A flood of QUIC Initials: new connections beyond the decryption
+    /// budget are not decrypted (counted); the budget refills with capture
+    /// time.
+    #[test]
+    fn quic_decryption_budget() {
+        use crate::testutil::{crypto_frame, quic_initial};
+        let cat = Catalog::builtin();
+        let cfg = Config {
+            quic_decrypts_per_sec: 5,
+            ..Config::default()
+        };
+        let mut r = Run::new(&cat, cfg);
+        let rec = tls::build_client_hello(Some("gemini.google.com"), &["h3"], false, 0);
+        let p = quic_initial(1, &[7u8; 8], 0, &crypto_frame(0, &rec[5..]), 1200);
+        for i in 0..20u16 {
+            r.feed(0, &udp(C, S, 40000 + i, 443, &p));
+        }
+        r.feed(1000, &udp(C, S, 40100, 443, &p));
+        let (flows, facts, stats) = r.done();
+        assert_eq!(stats.quic_decryptions_skipped, 15);
+        assert_eq!(stats.quic_client_hellos, 6);
+        assert_eq!(facts.len(), 6);
+        let named: Vec<u16> = flows
+            .iter()
+            .filter(|f| f.server_name.is_some())
+            .map(|f| f.client_port)
+            .collect();
+        assert_eq!(named, vec![40000, 40001, 40002, 40003, 40004, 40100]);
+        assert!(flows.iter().all(|f| f.quic && !f.quic_undecryptable));
     }
 
     #[test]

@@ -197,6 +197,11 @@ pub struct Flow {
     /// QUIC Initial decryption state while inspecting.
     pub quic: Option<Box<QuicState>>,
     pub quic_status: QuicStatus,
+    /// Bytes of reassembly buffers counted for this flow (see
+    /// [`Flow::buffer_bytes`] and [`crate::limits`]).
+    pub buffered: u32,
+    /// The flow is in the engine's list of flows holding buffers.
+    pub queued: bool,
 }
 
 /// QUIC inspection of a UDP flow.
@@ -230,6 +235,21 @@ pub struct QuicState {
 }
 
 impl Flow {
+    /// Heap bytes of the buffers deep inspection holds: TCP streams being
+    /// reassembled, QUIC Initial state and CRYPTO data.
+    pub fn buffer_bytes(&self) -> usize {
+        let tcp = self
+            .inspect
+            .as_ref()
+            .map_or(0, |i| i.up.mem() + i.down.mem());
+        let quic = self.quic.as_ref().map_or(0, |q| {
+            std::mem::size_of::<QuicState>()
+                + q.crypto.mem()
+                + q.retry_scid.as_ref().map_or(0, |v| v.capacity())
+        });
+        tcp + quic
+    }
+
     /// A flow seen first at `ts`, with nothing counted or learned yet.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -279,6 +299,8 @@ impl Flow {
             sni_via: Via::TlsSni,
             quic: None,
             quic_status: QuicStatus::None,
+            buffered: 0,
+            queued: false,
         }
     }
 
@@ -314,6 +336,13 @@ struct Slot {
 }
 
 impl FlowTable {
+    /// What a flow costs at most, apart from its reassembly buffers (counted
+    /// on their own, see [`crate::limits`]): its slot, two index entries
+    /// (the index is at most half full), expiry entries, the boxed TCP
+    /// inspection state, and the names and fingerprints it keeps.
+    pub const BYTES_PER_FLOW: usize =
+        std::mem::size_of::<Slot>() + 2 * 8 + 2 * 16 + std::mem::size_of::<Inspect>() + 16 + 160;
+
     pub fn with_capacity(n: usize) -> FlowTable {
         FlowTable {
             // The index starts small (64 KiB) and doubles as flows come:
@@ -470,6 +499,16 @@ impl FlowTable {
         self.slots.get(idx as usize).map_or(0, |s| s.gen)
     }
 
+    /// The same, mutable.
+    pub fn get_gen_mut(&mut self, idx: u32, gen: u32) -> Option<&mut Flow> {
+        let s = self.slots.get_mut(idx as usize)?;
+        if s.gen == gen {
+            s.flow.as_mut()
+        } else {
+            None
+        }
+    }
+
     /// The flow in `idx` if it is still the one of generation `gen`.
     pub fn get_gen(&self, idx: u32, gen: u32) -> Option<&Flow> {
         let s = self.slots.get(idx as usize)?;
@@ -540,6 +579,8 @@ pub struct Expiry {
 
 /// Seconds covered by the wheel.
 const WHEEL: usize = 1024;
+/// Entries of a second compared to pick the one to evict.
+const EARLIEST_SCAN: usize = 64;
 
 fn second(ns: i64) -> i64 {
     ns.div_euclid(1_000_000_000)
@@ -629,13 +670,18 @@ impl Expiry {
         }
     }
 
-    /// The entry with the earliest deadline (to one second), due or not.
+    /// An entry with the earliest deadline to one second, due or not: the
+    /// earliest of the first [`EARLIEST_SCAN`] entries of the earliest
+    /// second (a flood puts a hundred thousand flows in one second; finding
+    /// the exact earliest of them for every eviction would cost that much
+    /// each time).
     pub fn pop_earliest(&mut self) -> Option<(i64, u32, u32)> {
         if self.in_wheel > 0 {
             for k in 0..WHEEL {
                 let i = (self.cursor + k) % WHEEL;
                 let slot = &mut self.slots[i];
-                if let Some((pos, _)) = slot.iter().enumerate().min_by_key(|(_, e)| e.0) {
+                let head = &slot[..slot.len().min(EARLIEST_SCAN)];
+                if let Some((pos, _)) = head.iter().enumerate().min_by_key(|(_, e)| e.0) {
                     self.in_wheel -= 1;
                     return Some(slot.swap_remove(pos));
                 }

@@ -12,6 +12,7 @@ pub mod facts;
 pub mod flow;
 pub mod html;
 pub mod i18n;
+pub mod limits;
 pub mod merge;
 pub mod metrics;
 pub mod pipeline;

@@ -76,9 +76,10 @@ struct ReadArgs {
     /// Worker threads (default: all cores).
     #[arg(long, value_name = "N")]
     threads: Option<usize>,
-    /// Size of the read chunks shared by the workers (tuning and tests).
-    #[arg(long, value_name = "BYTES", hide = true, default_value_t = pipeline::CHUNK_BYTES)]
-    chunk_bytes: usize,
+    /// Size of the read chunks shared by the workers (tuning and tests; default: from
+    /// --max-memory, at most 1 MiB).
+    #[arg(long, value_name = "BYTES", hide = true)]
+    chunk_bytes: Option<usize>,
     /// Progress bar on stderr: auto (when stderr is a terminal), always, never.
     #[arg(long, value_enum, default_value_t = When::Auto)]
     progress: When,
@@ -195,9 +196,14 @@ struct AnalysisArgs {
     /// Write one NDJSON line per extracted fact (SNI, DNS, HTTP Host), '-' for stdout.
     #[arg(long, value_name = "FILE")]
     facts: Option<String>,
-    /// Hard cap on flows tracked at once (the oldest idle one is evicted, counted).
-    #[arg(long, default_value_t = 1 << 20, value_name = "N")]
-    max_flows: usize,
+    /// Memory for the analysis state (flows, reassembly, DNS names, hosts), e.g. 512M, 2G:
+    /// every table has a cap from it, and what a cap turns away is counted.
+    #[arg(long, default_value = "1G", value_name = "SIZE")]
+    max_memory: String,
+    /// Flows tracked at once, at most (default: what --max-memory allows; the one with the
+    /// earliest deadline is evicted, counted).
+    #[arg(long, value_name = "N")]
+    max_flows: Option<usize>,
     /// TCP idle timeout in seconds (capture time).
     #[arg(long, default_value_t = 300, value_name = "SECS")]
     tcp_timeout: u64,
@@ -406,7 +412,9 @@ struct Prepared {
     stdout_claimed: bool,
 }
 
-fn prepare(a: &AnalysisArgs) -> Result<Prepared, Fail> {
+/// What `read` and `capture` share, from their options; `threads`: the
+/// workers that will analyse (each gets its share of the memory budget).
+fn prepare(a: &AnalysisArgs, threads: usize) -> Result<Prepared, Fail> {
     let mut catalog = load_catalog(&a.common)?;
     let policy = match &a.policy {
         Some(p) => Policy::load(p, &mut catalog).map_err(Fail::Usage)?,
@@ -422,7 +430,17 @@ fn prepare(a: &AnalysisArgs) -> Result<Prepared, Fail> {
             })
             .collect::<Result<_, _>>()?
     };
-    if a.max_flows == 0 || a.bucket_seconds == 0 {
+    let max_memory = lanterne::limits::parse_size(&a.max_memory)
+        .map_err(|e| Fail::Usage(format!("--max-memory: {e}")))?;
+    if max_memory < lanterne::limits::MIN_MAX_MEMORY {
+        return Err(Fail::Usage(format!(
+            "--max-memory: at least {} MiB",
+            lanterne::limits::MIN_MAX_MEMORY >> 20
+        )));
+    }
+    let limits =
+        lanterne::limits::Limits::from_budget(max_memory, threads).with_max_flows(a.max_flows);
+    if a.max_flows == Some(0) || a.bucket_seconds == 0 {
         return Err(Fail::Usage(
             "--max-flows and --bucket-seconds must be positive".into(),
         ));
@@ -474,14 +492,14 @@ fn prepare(a: &AnalysisArgs) -> Result<Prepared, Fail> {
     let cfg = Config {
         tcp_timeout_ns: a.tcp_timeout as i64 * 1_000_000_000,
         udp_timeout_ns: a.udp_timeout as i64 * 1_000_000_000,
-        max_flows: a.max_flows,
         dns_grace_ns: a.dns_grace as i64 * 1_000_000_000,
         bucket_ns: a.bucket_seconds as i64 * 1_000_000_000,
         fingerprints: a.events.is_some(),
         latency: a.stats,
         hosts: view.clone(),
         ..Config::default()
-    };
+    }
+    .with_limits(&limits);
     let facts_out = a.facts.as_deref().map(open_out).transpose()?;
     let events = a
         .events
@@ -496,6 +514,8 @@ fn prepare(a: &AnalysisArgs) -> Result<Prepared, Fail> {
         events_all: a.events_all,
         distributions: a.stats,
         view,
+        limits,
+        max_hosts: limits.max_hosts,
     };
     Ok(Prepared {
         catalog,
@@ -628,7 +648,12 @@ fn finish(
 }
 
 fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
-    let mut p = prepare(&a.an)?;
+    let threads = match a.threads {
+        Some(0) => return Err(Fail::Usage("--threads must be at least 1".into())),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let mut p = prepare(&a.an, threads)?;
     if a.files.iter().filter(|f| *f == "-").count() > 1 {
         return Err(Fail::Usage("stdin ('-') can be read only once".into()));
     }
@@ -638,17 +663,12 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
             When::Never => false,
             When::Auto => io::stderr().is_terminal(),
         };
-    let threads = match a.threads {
-        Some(0) => return Err(Fail::Usage("--threads must be at least 1".into())),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
     let started = std::time::Instant::now();
     let run = pipeline::analyse(
         &a.files,
         pipeline::Workers {
             threads,
-            chunk_bytes: a.chunk_bytes,
+            chunk_bytes: a.chunk_bytes.unwrap_or(p.agg_opts.limits.chunk_bytes),
         },
         &p.cfg,
         &p.catalog,
@@ -706,7 +726,7 @@ fn install_signal_handlers() {
 }
 
 fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
-    let mut p = prepare(&a.an)?;
+    let mut p = prepare(&a.an, 1)?;
     // The metrics export processing-latency percentiles.
     p.cfg.latency |= a.metrics.is_some();
     p.cfg.dedup_ns = a.dedup_ms.saturating_mul(1_000_000).min(i64::MAX as u64) as i64;

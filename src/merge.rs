@@ -332,6 +332,25 @@ pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
             "evicted_flows",
         ],
     );
+    // Limits: the larger cap of the two runs, what the caps turned away added.
+    let (la, lb) = (&ca["limits"], &cb["limits"]);
+    let mut limits = Map::new();
+    for k in ["max_memory", "max_flows", "max_hosts"] {
+        limits.insert(k.into(), json!(u(&la[k]).max(u(&lb[k]))));
+    }
+    sum_fields(
+        &mut limits,
+        la,
+        lb,
+        &[
+            "evicted_flows",
+            "reassembly_dropped",
+            "dns_cache_evictions",
+            "quic_decryptions_skipped",
+            "untracked_host_flows",
+        ],
+    );
+    capture.insert("limits".into(), Value::Object(limits));
     capture.insert(
         "undecodable".into(),
         add_maps(&ca["undecodable"], &cb["undecodable"]),

@@ -157,6 +157,15 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 /// Renders every series from a tick (whose `agg` holds the ended flows).
+/// The process's resident memory (Linux: /proc/self/statm).
+fn resident_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok().filter(|&p| p > 0).unwrap_or(4096))
+}
+
 pub fn render(t: &Tick<'_>, per_host: bool) -> String {
     let (cat, sanctioned) = (t.catalog, t.sanctioned);
     let mut o = String::with_capacity(4096);
@@ -236,6 +245,36 @@ pub fn render(t: &Tick<'_>, per_host: bool) -> String {
         "Flows ended early because the flow table was full.",
     );
     let _ = writeln!(o, "lanterne_evicted_flows_total {}", st.evicted_flows);
+    family(
+        &mut o,
+        "lanterne_limit_hits_total",
+        "counter",
+        "What the memory caps turned away: flows no longer inspected (reassembly), DNS names forgotten (dns_cache), QUIC connections not decrypted (quic_decrypt), flows of hosts not tracked one by one (hosts).",
+    );
+    for (limit, n) in [
+        ("reassembly", st.reassembly_dropped),
+        ("dns_cache", st.dns_cache_evictions),
+        ("quic_decrypt", st.quic_decryptions_skipped),
+        ("hosts", t.agg.untracked_host_flows),
+    ] {
+        let _ = writeln!(o, "lanterne_limit_hits_total{{limit=\"{limit}\"}} {n}");
+    }
+    family(
+        &mut o,
+        "lanterne_max_memory_bytes",
+        "gauge",
+        "The memory budget (--max-memory).",
+    );
+    let _ = writeln!(o, "lanterne_max_memory_bytes {}", t.agg.limits().max_memory);
+    if let Some(rss) = resident_bytes() {
+        family(
+            &mut o,
+            "process_resident_memory_bytes",
+            "gauge",
+            "Resident memory size in bytes.",
+        );
+        let _ = writeln!(o, "process_resident_memory_bytes {rss}");
+    }
     family(
         &mut o,
         "lanterne_undecodable_total",

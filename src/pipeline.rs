@@ -634,7 +634,9 @@ fn run_workers(
     let results: Vec<WorkerResult> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
             .map(|w| {
-                let (cfg, opts, shared) = (cfg.clone(), agg_opts.clone(), &shared);
+                let (cfg, mut opts, shared) = (cfg.clone(), agg_opts.clone(), &shared);
+                // (Each worker keeps its share of the hosts.)
+                opts.max_hosts = (opts.max_hosts / n).max(1);
                 s.spawn(move || run_worker(w, shared, cfg, catalog, opts, facts))
             })
             .collect();

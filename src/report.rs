@@ -20,6 +20,7 @@ use serde_json::{json, Value};
 
 use crate::engine::{FlowRecord, FlowSink};
 use crate::flow::Via;
+use crate::limits::Limits;
 use crate::privacy::HostView;
 use crate::signatures::{Catalog, Cidr};
 use crate::stats::Stats;
@@ -158,6 +159,11 @@ pub struct AggOptions {
     /// How internal hosts are grouped and shown (`--host-prefix`,
     /// `--pseudonymize`); the default shows each host's address.
     pub view: HostView,
+    /// The caps in force (reported in the summary's `capture.limits`).
+    pub limits: Limits,
+    /// Internal hosts (or groups) counted one by one at most; the flows of
+    /// hosts beyond count for their services only (`untracked_host_flows`).
+    pub max_hosts: usize,
 }
 
 /// [`DEFAULT_INTERNAL`] parsed.
@@ -178,6 +184,8 @@ impl Default for AggOptions {
             events_all: false,
             distributions: false,
             view: HostView::default(),
+            limits: Limits::default(),
+            max_hosts: Limits::default().max_hosts,
         }
     }
 }
@@ -208,6 +216,15 @@ pub struct Aggregator {
     /// Flow durations and sizes, when asked for ([`AggOptions::distributions`]).
     pub distributions: Option<Box<FlowDistributions>>,
     view: HostView,
+    limits: Limits,
+    max_hosts: usize,
+    /// Flows of internal hosts not tracked one by one (over `max_hosts`).
+    pub untracked_host_flows: u64,
+    /// Hosts that had no AI use when they were first counted, oldest
+    /// first: when the hosts fill their cap, these make room for a host
+    /// that uses an AI service (entries of hosts gone or since using one are
+    /// skipped).
+    plain_hosts: std::collections::VecDeque<IpAddr>,
 }
 
 /// Flow durations (µs) and sizes (IP bytes, both directions), all flows.
@@ -253,6 +270,10 @@ impl Aggregator {
                 .distributions
                 .then(|| Box::new(FlowDistributions::new())),
             view: opts.view,
+            limits: opts.limits,
+            max_hosts: opts.max_hosts.max(1),
+            untracked_host_flows: 0,
+            plain_hosts: Default::default(),
         }
     }
 
@@ -268,8 +289,34 @@ impl Aggregator {
             events_error: None,
             distributions: None,
             view: self.view.clone(),
+            plain_hosts: self.plain_hosts.clone(),
             ..*self
         }
+    }
+
+    /// Room for one more host, if the cap allows or a host without AI use
+    /// can give its place to one with (`ai`); the flows of a host that gives
+    /// its place become untracked.
+    fn room_for_host(&mut self, ai: bool) -> bool {
+        if self.hosts.len() < self.max_hosts {
+            return true;
+        }
+        if !ai {
+            return false;
+        }
+        while let Some(ip) = self.plain_hosts.pop_front() {
+            if self.hosts.get(&ip).is_some_and(|h| h.services.is_empty()) {
+                let h = self.hosts.remove(&ip).expect("present");
+                self.untracked_host_flows += h.all.flows;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The caps in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Catalog indexes of the services with counts.
@@ -385,6 +432,7 @@ impl Aggregator {
             (Some(_), None) => {}
         }
         self.flows_total += o.flows_total;
+        self.untracked_host_flows += o.untracked_host_flows;
         self.flows_external += o.flows_external;
         self.flows_named += o.flows_named;
         self.flows_unnamed += o.flows_unnamed;
@@ -524,19 +572,39 @@ impl FlowSink for Aggregator {
         }
         // (The host, or its subnet with --host-prefix.)
         let client = self.view.group(r.client);
-        let host = self.hosts.entry(client).or_default();
-        host.all.add(&r);
+        let host = if self.hosts.contains_key(&client) {
+            self.hosts.get_mut(&client)
+        } else if self.room_for_host(r.service.is_some()) {
+            if r.service.is_none() {
+                self.plain_hosts.push_back(client);
+            }
+            Some(self.hosts.entry(client).or_default())
+        } else {
+            // Over the cap (a flood of spoofed internal sources): the flow
+            // counts for its service, not for a host.
+            self.untracked_host_flows += 1;
+            None
+        };
+        let tracked = host.is_some();
         let Some(sid) = r.service else {
+            if let Some(h) = host {
+                h.all.add(&r);
+            }
             return;
         };
-        let hs = host.services.entry(sid).or_default();
-        hs.c.add(&r);
-        if let Some(n) = &r.server_name {
-            insert_name(&mut hs.names, self.view.show_name(&n.to_ascii_lowercase()));
+        if let Some(h) = host {
+            h.all.add(&r);
+            let hs = h.services.entry(sid).or_default();
+            hs.c.add(&r);
+            if let Some(n) = &r.server_name {
+                insert_name(&mut hs.names, self.view.show_name(&n.to_ascii_lowercase()));
+            }
         }
         let s = self.services.entry(sid).or_default();
         s.c.add(&r);
-        s.hosts.insert(client);
+        if tracked {
+            s.hosts.insert(client);
+        }
         if let Some(v) = r.via {
             *s.via.entry(v).or_insert(0) += 1;
         }
@@ -777,6 +845,16 @@ impl Aggregator {
                 "fragments": st.fragments,
                 "tunneled_packets": st.tunneled,
                 "evicted_flows": st.evicted_flows,
+                "limits": {
+                    "max_memory": self.limits.max_memory,
+                    "max_flows": self.limits.max_flows,
+                    "max_hosts": self.limits.max_hosts,
+                    "evicted_flows": st.evicted_flows,
+                    "reassembly_dropped": st.reassembly_dropped,
+                    "dns_cache_evictions": st.dns_cache_evictions,
+                    "quic_decryptions_skipped": st.quic_decryptions_skipped,
+                    "untracked_host_flows": self.untracked_host_flows,
+                },
                 "undecodable": undecodable,
                 "anomalies": st.anomalies,
                 "drops": {"kernel": inp.drops_kernel, "interface": inp.drops_interface},

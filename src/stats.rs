@@ -9,7 +9,8 @@ macro_rules! counters {
     ($m:ident) => {
         $m!(packets bytes duplicates flows non_ip other_ip fragments tunneled evicted_flows
             tls_client_hellos quic_client_hellos quic_initials_decrypted http_requests
-            dns_messages dns_names_learned dns_cache_resets)
+            dns_messages dns_names_learned dns_cache_evictions reassembly_dropped
+            quic_decryptions_skipped)
     };
 }
 
@@ -36,7 +37,13 @@ pub struct Stats {
     pub http_requests: u64,
     pub dns_messages: u64,
     pub dns_names_learned: u64,
-    pub dns_cache_resets: u64,
+    /// DNS names forgotten to keep the cache within its budget.
+    pub dns_cache_evictions: u64,
+    /// Flows whose deep inspection stopped because all flows' reassembly
+    /// buffers reached their budget.
+    pub reassembly_dropped: u64,
+    /// New QUIC connections not decrypted: over the decryption budget.
+    pub quic_decryptions_skipped: u64,
     /// Packets that could not be decoded, by reason.
     pub undecodable: BTreeMap<&'static str, u64>,
     /// Things that did not stop decoding but are worth counting, by reason.

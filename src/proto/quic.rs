@@ -538,6 +538,11 @@ impl CryptoBuf {
     }
 
     /// Whether the announced message cannot fit in the buffer limit.
+    /// Heap bytes held.
+    pub fn mem(&self) -> usize {
+        self.data.capacity() + self.filled.capacity() * std::mem::size_of::<(usize, usize)>()
+    }
+
     pub fn too_large(&self) -> bool {
         let c = self.contiguous();
         c.len() >= 4

@@ -55,6 +55,17 @@ impl Stream {
         self.started
     }
 
+    /// Heap bytes held (contiguous data and waiting segments).
+    pub fn mem(&self) -> usize {
+        self.buf.capacity()
+            + self.pending.capacity() * std::mem::size_of::<(u32, Vec<u8>)>()
+            + self
+                .pending
+                .iter()
+                .map(|(_, d)| d.capacity())
+                .sum::<usize>()
+    }
+
     /// The contiguous bytes not yet consumed.
     pub fn data(&self) -> &[u8] {
         &self.buf
