@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod policy;
 pub mod privacy;
+pub mod privileges;
 pub mod proto;
 pub mod report;
 pub mod risk;

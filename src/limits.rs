@@ -28,6 +28,7 @@
 //! against the budget under an attack mix.
 
 use crate::flow::FlowTable;
+use crate::source::pcapfile::MAX_RECORD_LEN;
 
 /// Default `--max-memory`.
 pub const DEFAULT_MAX_MEMORY: u64 = 1 << 30;
@@ -63,6 +64,10 @@ pub struct Limits {
     pub quic_decrypts_per_sec: u64,
     /// Read chunk size with several workers.
     pub chunk_bytes: usize,
+    /// Largest record a capture file may hold: an eighth of the budget, at
+    /// most 256 MiB (libpcap itself refuses records over 256 KiB for most
+    /// link types); a bigger one is a bad record, not an allocation.
+    pub max_record: usize,
 }
 
 impl Default for Limits {
@@ -89,6 +94,7 @@ impl Limits {
             quic_decrypts_per_sec: QUIC_DECRYPTS_PER_SEC,
             chunk_bytes: (part(0.10) / (CHUNK_COST * in_flight))
                 .clamp(64 << 10, crate::pipeline::CHUNK_BYTES),
+            max_record: ((max_memory / 8) as usize).clamp(64 << 10, MAX_RECORD_LEN),
         }
     }
 
@@ -115,6 +121,7 @@ impl Limits {
             dedup_entries: self.dedup_entries,
             quic_decrypts_per_sec: (self.quic_decrypts_per_sec / n as u64).max(1),
             chunk_bytes: self.chunk_bytes,
+            max_record: self.max_record,
         }
     }
 }

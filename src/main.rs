@@ -1,6 +1,5 @@
 //! The `lanterne` command line (see DESIGN.md "Command line").
 
-use std::fs::File;
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -162,6 +161,10 @@ struct CaptureArgs {
     /// With --metrics: also per-host series (one per host × service; mind the cardinality).
     #[arg(long)]
     metrics_per_host: bool,
+    /// Once the interfaces are open (and the metrics port bound), give up root for this
+    /// user; output files are then created as this user.
+    #[arg(long, value_name = "NAME")]
+    user: Option<String>,
 }
 
 /// Options shared by `read` and `capture`.
@@ -361,7 +364,7 @@ fn open_out(path: &str) -> Result<Box<dyn Write + Send>, Fail> {
     if path == "-" {
         Ok(Box::new(io::stdout()))
     } else {
-        File::create(path)
+        lanterne::privileges::create_private(Path::new(path))
             .map(|f| Box::new(f) as Box<dyn Write + Send>)
             .map_err(|e| Fail::Runtime(format!("{path}: cannot create: {e}")))
     }
@@ -393,7 +396,8 @@ fn write_whole(path: &str, content: &[u8]) -> Result<(), String> {
             .unwrap_or_default(),
         std::process::id()
     ));
-    std::fs::write(&tmp, content)
+    lanterne::privileges::create_private(&tmp)
+        .and_then(|mut f| f.write_all(content))
         .and_then(|_| std::fs::rename(&tmp, p))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
@@ -500,17 +504,10 @@ fn prepare(a: &AnalysisArgs, threads: usize) -> Result<Prepared, Fail> {
         ..Config::default()
     }
     .with_limits(&limits);
-    let facts_out = a.facts.as_deref().map(open_out).transpose()?;
-    let events = a
-        .events
-        .as_deref()
-        .map(open_out)
-        .transpose()?
-        .map(report::shared_writer);
     let agg_opts = AggOptions {
         internal,
         bucket_seconds: a.bucket_seconds,
-        events,
+        events: None,
         events_all: a.events_all,
         distributions: a.stats,
         view,
@@ -522,9 +519,22 @@ fn prepare(a: &AnalysisArgs, threads: usize) -> Result<Prepared, Fail> {
         policy,
         cfg,
         agg_opts,
-        facts_out,
+        facts_out: None,
         stdout_claimed: to_stdout > 0,
     })
+}
+
+/// Creates the streamed outputs (`--facts`, `--events`): after `prepare`,
+/// and for `capture` after dropping privileges (files owned by `--user`).
+fn open_streams(a: &AnalysisArgs, p: &mut Prepared) -> Result<(), Fail> {
+    p.facts_out = a.facts.as_deref().map(open_out).transpose()?;
+    p.agg_opts.events = a
+        .events
+        .as_deref()
+        .map(open_out)
+        .transpose()?
+        .map(report::shared_writer);
+    Ok(())
 }
 
 /// The summary of a run (or of a live snapshot), with the catalog and the
@@ -654,6 +664,7 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
     let mut p = prepare(&a.an, threads)?;
+    open_streams(&a.an, &mut p)?;
     if a.files.iter().filter(|f| *f == "-").count() > 1 {
         return Err(Fail::Usage("stdin ('-') can be read only once".into()));
     }
@@ -669,6 +680,7 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         pipeline::Workers {
             threads,
             chunk_bytes: a.chunk_bytes.unwrap_or(p.agg_opts.limits.chunk_bytes),
+            max_record: p.agg_opts.limits.max_record,
         },
         &p.cfg,
         &p.catalog,
@@ -774,6 +786,13 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
         }
         None => None,
     };
+    if let Some(user) = &a.user {
+        let acct = lanterne::privileges::drop_to(user).map_err(Fail::Runtime)?;
+        if !a.an.quiet {
+            eprintln!("lanterne: running as {} (uid {})", acct.name, acct.uid);
+        }
+    }
+    open_streams(&a.an, &mut p)?;
     install_signal_handlers();
     let facts_out = p.facts_out.take();
     let inputs: Vec<String> = a.interfaces.iter().map(|i| format!("live:{i}")).collect();

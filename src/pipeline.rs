@@ -61,6 +61,8 @@ pub struct Workers {
     pub threads: usize,
     /// Read chunk size with several workers (see `run_workers`).
     pub chunk_bytes: usize,
+    /// Largest record accepted in an input (see [`crate::limits`]).
+    pub max_record: usize,
 }
 
 impl Workers {
@@ -68,6 +70,7 @@ impl Workers {
         Workers {
             threads,
             chunk_bytes: CHUNK_BYTES,
+            max_record: MAX_RECORD_LEN,
         }
     }
 }
@@ -93,7 +96,7 @@ pub fn analyse(
         let mut read_errors: Vec<String> = Vec::new();
         for (i, path) in files.iter().enumerate() {
             engine.set_file(i as u32);
-            if let Err(e) = read_one(path, &mut engine, &mut agg, progress) {
+            if let Err(e) = read_one(path, workers.max_record, &mut engine, &mut agg, progress) {
                 if print_errors {
                     eprintln!("lanterne: {e}");
                 }
@@ -114,6 +117,7 @@ pub fn analyse(
     let (stats, agg, read_errors, facts, latency, workers) = run_workers(
         threads,
         workers.chunk_bytes.clamp(64, MAX_RECORD_LEN),
+        workers.max_record,
         cfg,
         catalog,
         &agg_opts,
@@ -195,6 +199,7 @@ struct InputState<'f> {
     progress: bool,
     bar: Progress,
     chunk_bytes: usize,
+    max_record: usize,
 }
 
 impl InputState<'_> {
@@ -207,7 +212,7 @@ impl InputState<'_> {
                 let i = self.next_file;
                 let path = self.files.get(i)?;
                 self.next_file += 1;
-                match open_reader(path, self.chunk_bytes) {
+                match open_reader(path, self.chunk_bytes, self.max_record) {
                     Ok((mut reader, total)) => {
                         reader.set_chunked();
                         self.bar = Progress::new(
@@ -598,6 +603,7 @@ fn run_worker(
 fn run_workers(
     n: usize,
     chunk_bytes: usize,
+    max_record: usize,
     cfg: &Config,
     catalog: &Catalog,
     agg_opts: &AggOptions,
@@ -618,6 +624,7 @@ fn run_workers(
             progress,
             bar: Progress::new(false, None),
             chunk_bytes,
+            max_record,
         }),
         ring: Mutex::new(Ring {
             ready: (0..max_chunks).map(|_| None).collect(),
@@ -680,7 +687,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 type FileReader = PcapReader<Box<dyn Read + Send>>;
 
 /// Opens one input: the reader and the file size (none for stdin).
-fn open_reader(path: &str, buffer: usize) -> Result<(FileReader, Option<u64>), String> {
+fn open_reader(
+    path: &str,
+    buffer: usize,
+    max_record: usize,
+) -> Result<(FileReader, Option<u64>), String> {
     let (input, total): (Box<dyn Read + Send>, Option<u64>) = if path == "-" {
         (Box::new(io::stdin()), None)
     } else {
@@ -691,8 +702,8 @@ fn open_reader(path: &str, buffer: usize) -> Result<(FileReader, Option<u64>), S
         }
         (Box::new(f), Some(meta.len()))
     };
-    let reader = PcapReader::with_limits(input, buffer, MAX_RECORD_LEN)
-        .map_err(|e| format!("{path}: {e}"))?;
+    let reader =
+        PcapReader::with_limits(input, buffer, max_record).map_err(|e| format!("{path}: {e}"))?;
     let total = if reader.is_gzip() { None } else { total };
     Ok((reader, total))
 }
@@ -700,11 +711,12 @@ fn open_reader(path: &str, buffer: usize) -> Result<(FileReader, Option<u64>), S
 /// Reads one input into the engine. Errors are "file: offset N: reason".
 fn read_one(
     path: &str,
+    max_record: usize,
     engine: &mut Engine<'_>,
     agg: &mut Aggregator,
     progress: bool,
 ) -> Result<(), String> {
-    let (mut reader, total) = open_reader(path, DEFAULT_BUFFER_SIZE)?;
+    let (mut reader, total) = open_reader(path, DEFAULT_BUFFER_SIZE, max_record)?;
     let mut bar = Progress::new(progress && total.is_some_and(|t| t > 64 << 20), total);
     let result = pump(&mut reader, engine, agg, &mut bar).map_err(|e| format!("{path}: {e}"));
     bar.finish();

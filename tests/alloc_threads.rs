@@ -110,10 +110,7 @@ fn allocations_for(path: &Path, threads: usize) -> (u64, u64) {
     let before = ALLOCS.load(Ordering::Relaxed);
     let run = pipeline::analyse(
         &files,
-        Workers {
-            threads,
-            chunk_bytes: pipeline::CHUNK_BYTES,
-        },
+        Workers::new(threads),
         &cfg,
         &cat,
         opts,

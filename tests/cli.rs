@@ -451,3 +451,89 @@ fn csv_quotes_fields_per_rfc_4180() {
     assert_eq!(rows[1][2], tricky);
     assert_eq!(rows[1][11], "a,b.example c\"d.example");
 }
+
+/// Every file lanterne creates is readable by its owner and group only
+/// (summaries, events and facts name internal hosts).
+#[test]
+fn output_files_are_created_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch("modes");
+    let outs: Vec<(&str, std::path::PathBuf)> = ["json", "csv", "html", "events", "facts"]
+        .iter()
+        .map(|k| (*k, dir.join(format!("out.{k}"))))
+        .collect();
+    let mut args = vec!["read".to_string(), "-q".to_string()];
+    args.push(data(AI).to_str().unwrap().to_string());
+    for (k, p) in &outs {
+        args.push(format!("--{k}"));
+        args.push(p.to_str().unwrap().to_string());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_exit(&run(&args), 0);
+    // (What the umask takes away from 0640; the umask of this test process
+    // is the child's.)
+    // SAFETY: umask only reads and sets the process's file mode mask.
+    let mask = unsafe {
+        let m = libc::umask(0o022);
+        libc::umask(m);
+        m
+    } as u32;
+    for (k, p) in &outs {
+        let mode = std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640 & !mask, "--{k}: {mode:o}");
+    }
+    // `report` writes the same way.
+    let html = dir.join("merged.html");
+    let o = run(&[
+        "report",
+        outs[0].1.to_str().unwrap(),
+        "--html",
+        html.to_str().unwrap(),
+    ]);
+    assert_exit(&o, 0);
+    let mode = std::fs::metadata(&html).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640 & !mask);
+}
+
+/// A record too large for the memory budget (an eighth of --max-memory) is
+/// a bad record, reported in one line with its offset, not an allocation;
+/// what came before it is reported. Within the budget it is read.
+#[test]
+fn records_over_the_memory_budget_are_refused() {
+    let dir = scratch("bigrecord");
+    let rec = |caplen: usize, data: &[u8]| {
+        let mut r = vec![1, 0, 0, 0, 0, 0, 0, 0];
+        r.extend_from_slice(&(caplen as u32).to_le_bytes());
+        r.extend_from_slice(&(caplen as u32).to_le_bytes());
+        r.extend_from_slice(data);
+        r
+    };
+    let mut f = vec![
+        0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0, 0, 1, 0, 0, 0,
+    ];
+    f.extend(rec(60, &[0u8; 60]));
+    let big = 9 << 20;
+    f.extend(rec(big, &vec![0u8; big]));
+    let path = dir.join("big.pcap");
+    std::fs::write(&path, &f).unwrap();
+    let json = dir.join("s.json");
+    let p = path.to_str().unwrap();
+    let o = run(&[
+        "read",
+        "-q",
+        p,
+        "--max-memory",
+        "64M",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o).trim(),
+        format!("lanterne: {p}: offset 100: caplen 9437184 exceeds the limit of 8388608 bytes per record")
+    );
+    assert_eq!(read_json(&json)["capture"]["packets"], 1);
+    let o = run(&["read", "-q", p, "--json", json.to_str().unwrap()]);
+    assert_exit(&o, 0);
+    assert_eq!(read_json(&json)["capture"]["packets"], 2);
+}

@@ -863,3 +863,122 @@ fn periodic_files_add_up_to_the_whole_run() {
             >= 2
     );
 }
+
+/// A field of /proc/PID/status ("Uid", "CapEff", ...).
+fn proc_status(pid: u32, field: &str) -> Option<String> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+/// Owner and permission bits of a file.
+fn owner_mode(p: &Path) -> (u32, u32) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    (m.uid(), m.mode() & 0o777)
+}
+
+/// `--user nobody`: the capture opens the interface as root, then runs as
+/// nobody with no capabilities left, keeps counting, and its outputs belong
+/// to nobody with mode 0640. The documented alternative works too: an
+/// unprivileged user capturing with file capabilities (setcap).
+#[test]
+fn capture_drops_root_and_writes_private_files() {
+    let Some(v) = veths("u", 1) else { return };
+    let dir = scratch("live-user");
+    let Some(pcap) = plain_traffic(&dir) else {
+        return;
+    };
+    // nobody creates its files here.
+    let out = dir.join("out");
+    std::fs::create_dir(&out).unwrap();
+    sh(&["chmod", "1777", out.to_str().unwrap()]).unwrap();
+    let json = out.join("live.json");
+    let events = out.join("events.ndjson");
+    let child = start_capture(
+        &[&v.near[0]],
+        &json,
+        &["--user", "nobody", "--events", events.to_str().unwrap()],
+    );
+    let pid = child.id();
+    assert_eq!(
+        proc_status(pid, "Uid").as_deref(),
+        Some("65534 65534 65534 65534")
+    );
+    assert_eq!(
+        proc_status(pid, "Gid").as_deref(),
+        Some("65534 65534 65534 65534")
+    );
+    assert_eq!(
+        proc_status(pid, "CapEff").as_deref(),
+        Some("0000000000000000")
+    );
+    assert_eq!(
+        proc_status(pid, "CapPrm").as_deref(),
+        Some("0000000000000000")
+    );
+    let (sent, _) = replay(&v, &[&pcap], &[]);
+    let live = stop_capture(child, &json, sent, libc::SIGTERM);
+    assert_eq!(live["capture"]["packets"].as_u64(), Some(sent));
+    let read = summary_of(&[&pcap], &["--threads", "1"], &dir, "read");
+    assert_eq!(comparable(&live), comparable(&read));
+    assert_eq!(owner_mode(&json), (65534, 0o640));
+    assert_eq!(owner_mode(&events), (65534, 0o640));
+    assert!(!read_ndjson(&events).is_empty());
+
+    // An unknown user: one clear line, before anything is written.
+    let bad = out.join("bad.json");
+    let o = run(&[
+        "capture",
+        "-i",
+        &v.near[0],
+        "-q",
+        "--user",
+        "no-such-user-x",
+        "--json",
+        bad.to_str().unwrap(),
+        "--duration",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(err.trim(), "lanterne: --user no-such-user-x: no such user");
+    assert!(!bad.exists());
+
+    // setcap instead of root: a copy of the binary with the capabilities,
+    // run as nobody (setpriv, from util-linux).
+    let copy = out.join("lanterne");
+    std::fs::copy(bin(), &copy).unwrap();
+    if let Err(e) = sh(&[
+        "setcap",
+        "cap_net_raw,cap_net_admin+eip",
+        copy.to_str().unwrap(),
+    ]) {
+        eprintln!("SKIPPED (setcap part): {e}");
+        return;
+    }
+    let capjson = out.join("setcap.json");
+    let o = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&copy)
+        .args(["capture", "-i", &v.near[0], "-q", "--count", "500"])
+        .args(["--interval", "0.2", "--json"])
+        .arg(&capjson)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
+    let Ok(child) = o else {
+        eprintln!("SKIPPED (setcap part): no setpriv");
+        return;
+    };
+    // (The first snapshot: the interface is open.)
+    assert!(wait_until(Duration::from_secs(20), || capjson.exists()));
+    replay(&v, &[&pcap], &[]);
+    let o = child
+        .wait_with_output()
+        .expect("setcap capture ends at --count");
+    assert_exit(&o, 0);
+    assert_eq!(read_json(&capjson)["capture"]["packets"], 500);
+    assert_eq!(owner_mode(&capjson), (65534, 0o640));
+}
