@@ -446,7 +446,9 @@ impl<'c> Engine<'c> {
         let dns_cache = DnsCache::new(cfg.dns_cache_bytes);
         let quic_budget = crate::limits::Budget::new(cfg.quic_decrypts_per_sec);
         Engine {
-            flows: FlowTable::with_capacity(cfg.max_flows.min(1 << 16)),
+            // (Room for every flow the cap allows: address space only until
+            // used, and the slots are never moved as the table fills.)
+            flows: FlowTable::with_capacity(cfg.max_flows),
             cfg,
             catalog: Cat::Borrowed(catalog),
             expiry: Expiry::default(),

@@ -755,16 +755,22 @@ impl Aggregator {
         });
         // Internal hosts without AI use: their totals, so that merged
         // summaries keep every flow of a host (see crate::merge).
-        let mut other_hosts: Vec<Value> = self
+        // (Sorted by label before they become JSON: hundreds of thousands
+        // under a flood of spoofed sources.)
+        let mut other: Vec<(String, &Counts)> = self
             .hosts
             .iter()
             .filter(|(_, h)| h.services.is_empty())
-            .map(|(ip, h)| {
-                json!({"host": self.view.label(*ip), "all_flows": h.all.flows,
-                       "all_bytes_up": h.all.up, "all_bytes_down": h.all.down})
+            .map(|(ip, h)| (self.view.label(*ip), &h.all))
+            .collect();
+        other.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let other_hosts: Vec<Value> = other
+            .into_iter()
+            .map(|(host, c)| {
+                json!({"host": host, "all_flows": c.flows,
+                       "all_bytes_up": c.up, "all_bytes_down": c.down})
             })
             .collect();
-        other_hosts.sort_by(|a, b| a["host"].as_str().cmp(&b["host"].as_str()));
 
         let bucket_s = self.bucket_ns / 1_000_000_000;
         let mut series: Vec<Value> = Vec::new();
