@@ -100,6 +100,21 @@ pub type Reload<'f> = &'f mut dyn FnMut() -> Result<(Catalog, Policy), String>;
 /// The periodic callback and its period.
 pub type OnTick<'f> = (Duration, &'f mut dyn FnMut(Tick<'_>));
 
+/// Batches waiting for the analysis thread, at most (8 MiB of frames; the
+/// kernel ring of each interface is the large buffer).
+pub const CHANNEL_BATCHES: usize = 32;
+
+/// Memory a capture holds outside the analysis: the kernel ring of each
+/// interface (`buffer_mb`, mapped into the process), the batch each
+/// capture thread fills, the batches in the channel and the one being
+/// analysed. `capture` takes it off `--max-memory` before splitting it.
+pub fn capture_memory(interfaces: usize, buffer_mb: u32) -> u64 {
+    let rings = (interfaces as u64 * u64::from(buffer_mb.clamp(1, 2047))) << 20;
+    let batches =
+        (CHANNEL_BATCHES + interfaces + 1) as u64 * crate::source::live::BATCH_MEMORY as u64;
+    rings + batches
+}
+
 /// Frames still in flight (in a batch or the channel) are at most this old
 /// when the wall clock moves the engine's clock on.
 const CLOCK_MARGIN_NS: i64 = 2_000_000_000;
@@ -242,7 +257,7 @@ pub fn run(
     });
 
     std::thread::scope(|s| {
-        let (tx, rx) = sync_channel(64);
+        let (tx, rx) = sync_channel(CHANNEL_BATCHES);
         for (i, live) in lives.into_iter().enumerate() {
             let tx = tx.clone();
             let c = &counters[i];

@@ -10,10 +10,10 @@
 //!
 //! | state | share | when full |
 //! |---|---|---|
-//! | flow table | 40 % | a flow with the earliest deadline ends (`evicted_flows`) |
+//! | flow table | 35 % | a flow with the earliest deadline ends (`evicted_flows`) |
 //! | reassembly buffers (TCP streams, QUIC CRYPTO) | 15 % | the flow that started buffering first stops being inspected (`reassembly_dropped`) |
 //! | DNS name cache | 15 % | the older half of the names is forgotten (`dns_cache_evictions`) |
-//! | per-host aggregates | 10 % | a new host's flows count for the services, not per host (`untracked_host_flows`) |
+//! | per-host aggregates (and their copies in snapshots and reports) | 15 % | a new host's flows count for the services, not per host (`untracked_host_flows`) |
 //! | read chunks in flight (`read`, several workers) | 10 % | smaller chunks (at most 1 MiB each) |
 //! | duplicate window (capture `--dedup-ms`) | 5 % | the oldest frames are forgotten first |
 //!
@@ -43,8 +43,10 @@ pub const RESERVE: u64 = 32 << 20;
 const CHUNK_COST: usize = 8;
 /// Bytes a DNS cache entry costs besides its name.
 pub const DNS_ENTRY_COST: usize = 112;
-/// Bytes a tracked internal host costs (its aggregate and a few services).
-pub const HOST_COST: usize = 512;
+/// Bytes a tracked internal host costs: its aggregate with a few services,
+/// its copy in a live snapshot, and its lines of the summary JSON being
+/// built (measured: about 1.7 KiB in all).
+pub const HOST_COST: usize = 2048;
 /// Bytes a remembered frame costs in the duplicate window.
 pub const DEDUP_ENTRY_COST: usize = 48;
 /// New QUIC connections whose Initials are decrypted per second of capture
@@ -86,10 +88,10 @@ impl Limits {
         let in_flight = 2 * threads.max(1) + 2;
         Limits {
             max_memory,
-            max_flows: (part(0.40) / FlowTable::BYTES_PER_FLOW).max(1),
+            max_flows: (part(0.35) / FlowTable::BYTES_PER_FLOW).max(1),
             reassembly_bytes: part(0.15),
             dns_cache_bytes: part(0.15),
-            max_hosts: (part(0.10) / HOST_COST).max(1),
+            max_hosts: (part(0.15) / HOST_COST).max(1),
             dedup_entries: (part(0.05) / DEDUP_ENTRY_COST).max(1),
             quic_decrypts_per_sec: QUIC_DECRYPTS_PER_SEC,
             chunk_bytes: (part(0.10) / (CHUNK_COST * in_flight))
@@ -228,8 +230,10 @@ mod tests {
             + l.dedup_entries * DEDUP_ENTRY_COST
             + l.chunk_bytes * CHUNK_COST * 6;
         assert!(total as u64 <= usable * 96 / 100, "{total} of {usable}");
-        // The default keeps about half a million flows and full-size chunks.
+        // The default keeps about half a million flows, 75 000 hosts and
+        // full-size chunks.
         assert!(l.max_flows > 500_000, "{}", l.max_flows);
+        assert!(l.max_hosts > 75_000, "{}", l.max_hosts);
         assert_eq!(l.chunk_bytes, crate::pipeline::CHUNK_BYTES);
         // A small budget: smaller chunks.
         let s = Limits::from_budget(64 << 20, 2);

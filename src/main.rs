@@ -417,8 +417,10 @@ struct Prepared {
 }
 
 /// What `read` and `capture` share, from their options; `threads`: the
-/// workers that will analyse (each gets its share of the memory budget).
-fn prepare(a: &AnalysisArgs, threads: usize) -> Result<Prepared, Fail> {
+/// workers that will analyse (each gets its share of the memory budget);
+/// `outside`: memory the run holds outside the analysis (live capture
+/// buffers), taken off `--max-memory` first.
+fn prepare(a: &AnalysisArgs, threads: usize, outside: u64) -> Result<Prepared, Fail> {
     let mut catalog = load_catalog(&a.common)?;
     let policy = match &a.policy {
         Some(p) => Policy::load(p, &mut catalog).map_err(Fail::Usage)?,
@@ -436,14 +438,22 @@ fn prepare(a: &AnalysisArgs, threads: usize) -> Result<Prepared, Fail> {
     };
     let max_memory = lanterne::limits::parse_size(&a.max_memory)
         .map_err(|e| Fail::Usage(format!("--max-memory: {e}")))?;
-    if max_memory < lanterne::limits::MIN_MAX_MEMORY {
-        return Err(Fail::Usage(format!(
-            "--max-memory: at least {} MiB",
-            lanterne::limits::MIN_MAX_MEMORY >> 20
-        )));
+    let min = lanterne::limits::MIN_MAX_MEMORY;
+    if max_memory.saturating_sub(outside) < min {
+        return Err(Fail::Usage(if outside == 0 {
+            format!("--max-memory: at least {} MiB", min >> 20)
+        } else {
+            format!(
+                "--max-memory: at least {} MiB: the capture buffers take {} MiB (--buffer-mb per interface, and the batches on their way) and the analysis needs {} MiB",
+                (outside + min).div_ceil(1 << 20),
+                outside.div_ceil(1 << 20),
+                min >> 20
+            )
+        }));
     }
-    let limits =
-        lanterne::limits::Limits::from_budget(max_memory, threads).with_max_flows(a.max_flows);
+    let mut limits = lanterne::limits::Limits::from_budget(max_memory - outside, threads)
+        .with_max_flows(a.max_flows);
+    limits.max_memory = max_memory;
     if a.max_flows == Some(0) || a.bucket_seconds == 0 {
         return Err(Fail::Usage(
             "--max-flows and --bucket-seconds must be positive".into(),
@@ -663,7 +673,7 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let mut p = prepare(&a.an, threads)?;
+    let mut p = prepare(&a.an, threads, 0)?;
     open_streams(&a.an, &mut p)?;
     if a.files.iter().filter(|f| *f == "-").count() > 1 {
         return Err(Fail::Usage("stdin ('-') can be read only once".into()));
@@ -738,7 +748,8 @@ fn install_signal_handlers() {
 }
 
 fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
-    let mut p = prepare(&a.an, 1)?;
+    let outside = lanterne::capture::capture_memory(a.interfaces.len(), a.buffer_mb);
+    let mut p = prepare(&a.an, 1, outside)?;
     // The metrics export processing-latency percentiles.
     p.cfg.latency |= a.metrics.is_some();
     p.cfg.dedup_ns = a.dedup_ms.saturating_mul(1_000_000).min(i64::MAX as u64) as i64;

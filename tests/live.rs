@@ -150,15 +150,14 @@ fn wait_until(limit: Duration, mut ok: impl FnMut() -> bool) -> bool {
 /// (`extra`: more tcpreplay options); returns the packets tcpreplay sent (on
 /// every interface) and its rate line.
 fn replay(v: &Veths, pcaps: &[&Path], extra: &[&str]) -> (u64, String) {
-    let mut args = vec![
-        "netns",
-        "exec",
-        &v.ns,
-        "tcpreplay",
-        "--topspeed",
-        "-i",
-        &v.far[0],
-    ];
+    let mut args = vec!["netns", "exec", &v.ns, "tcpreplay", "-i", &v.far[0]];
+    // (At top speed unless `extra` sets a rate.)
+    if !extra
+        .iter()
+        .any(|o| ["--pps", "--mbps", "--multiplier"].contains(o))
+    {
+        args.push("--topspeed");
+    }
     args.extend_from_slice(extra);
     let paths: Vec<String> = pcaps.iter().map(|p| p.display().to_string()).collect();
     args.extend(paths.iter().map(String::as_str));
@@ -981,4 +980,65 @@ fn capture_drops_root_and_writes_private_files() {
     assert_exit(&o, 0);
     assert_eq!(read_json(&capjson)["capture"]["packets"], 500);
     assert_eq!(owner_mode(&capjson), (65534, 0o640));
+}
+
+/// The attack mix of tests/stress.rs replayed on a live interface under
+/// `--max-memory 160M` with 16 MiB kernel rings: the whole process (its
+/// capture buffers included) stays within the budget, every cap reports
+/// its work and the real ChatGPT connections in between are reported.
+#[test]
+fn live_capture_under_attack_stays_within_max_memory() {
+    let Some(v) = veths("s", 1) else { return };
+    let dir = scratch("live-stress");
+    let pcap = dir.join("attack.pcap");
+    let mix = lanterne::testutil::AttackMix::scaled(1);
+    let truth =
+        lanterne::testutil::attack_pcap(&mix, std::fs::File::create(&pcap).unwrap()).unwrap();
+    let json = dir.join("live.json");
+    let child = start_capture(
+        &[&v.near[0]],
+        &json,
+        &["--max-memory", "160M", "--buffer-mb", "16"],
+    );
+    let pid = child.id() as libc::pid_t;
+    // At a rate the capture keeps up with, so that nothing is dropped.
+    let (sent, rate) = replay(&v, &[&pcap], &["--pps", "40000"]);
+    assert_eq!(sent, truth.packets);
+    wait_until(Duration::from_secs(30), || {
+        snapshot(&json).is_some_and(|j| j["capture"]["packets"].as_u64() >= Some(sent))
+    });
+    // SAFETY: signalling and reaping our own child (wait4 gives its peak RSS).
+    let (status, rss) = unsafe {
+        libc::kill(pid, libc::SIGTERM);
+        let mut status = 0;
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::wait4(pid, &mut status, 0, &mut usage), pid);
+        (status, usage.ru_maxrss as u64 * 1024)
+    };
+    drop(child);
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{status}"
+    );
+    let s = read_json(&json);
+    eprintln!(
+        "attack replayed live: {sent} packets, {rate}, peak RSS {} MiB",
+        rss >> 20
+    );
+    assert_no_drops(&s);
+    let c = &s["capture"];
+    assert_eq!(c["packets"].as_u64(), Some(truth.packets));
+    assert_eq!(c["flows"].as_u64(), Some(truth.flows));
+    let l = &c["limits"];
+    assert_eq!(l["max_memory"].as_u64(), Some(160 << 20));
+    for k in [
+        "evicted_flows",
+        "dns_cache_evictions",
+        "untracked_host_flows",
+    ] {
+        assert!(l[k].as_u64() > Some(0), "{k}: {l}");
+    }
+    let chatgpt = service(&s, "chatgpt").expect("chatgpt");
+    assert_eq!(chatgpt["flows"].as_u64(), Some(6));
+    assert!(rss <= 160 << 20, "peak RSS {} MiB over 160 MiB", rss >> 20);
 }

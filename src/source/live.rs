@@ -165,6 +165,12 @@ fn open_error(iface: &str, msg: &str) -> String {
 
 /// Bytes a batch collects before it is sent.
 const BATCH_BYTES: usize = 256 * 1024;
+/// Frames a batch collects at most before it is sent.
+const BATCH_FRAMES: usize = 4096;
+
+/// What one batch holds at most: its buffer (a full batch and one more
+/// frame of the default snap length), and where its frames lie.
+pub const BATCH_MEMORY: usize = BATCH_BYTES + 65536 + BATCH_FRAMES * std::mem::size_of::<Frame>();
 /// Longest a frame waits in a batch.
 const BATCH_AGE: Duration = Duration::from_millis(20);
 /// Longest a stopping capture thread keeps reading what the kernel holds.
@@ -212,7 +218,7 @@ pub fn run(
         iface,
         linktype,
         buf: Vec::with_capacity(BATCH_BYTES + 65536),
-        frames: Vec::with_capacity(4096),
+        frames: Vec::with_capacity(BATCH_FRAMES),
     };
     let mut batch = fresh();
     let mut first_at = Instant::now();
@@ -262,7 +268,9 @@ pub fn run(
                     orig_len: h.len,
                 });
                 batch.buf.extend_from_slice(p.data);
-                let full = batch.buf.len() >= BATCH_BYTES || first_at.elapsed() >= BATCH_AGE;
+                let full = batch.buf.len() >= BATCH_BYTES
+                    || batch.frames.len() >= BATCH_FRAMES
+                    || first_at.elapsed() >= BATCH_AGE;
                 if full && !send(std::mem::replace(&mut batch, fresh())) {
                     return;
                 }
