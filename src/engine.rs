@@ -562,11 +562,19 @@ impl<'c> Engine<'c> {
         }
     }
 
-    /// Facts kept in memory (worker mode).
-    pub fn take_facts(&mut self) -> Vec<(u32, u64, String)> {
+    /// The read chunk whose packets come next (worker mode: facts are
+    /// kept tagged with it).
+    pub fn set_chunk(&mut self, seq: u64) {
+        if let Some(fs) = self.facts.as_mut() {
+            fs.chunk = seq;
+        }
+    }
+
+    /// Facts kept in memory of chunks up to `seq` (worker mode).
+    pub fn take_facts_upto(&mut self, seq: u64) -> Vec<crate::facts::Kept> {
         self.facts
             .as_mut()
-            .map(|f| f.take_memory())
+            .map(|f| f.take_memory_upto(seq))
             .unwrap_or_default()
     }
 

@@ -110,15 +110,21 @@ fn js(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
 }
 
+/// A fact kept for a later merge: (read chunk, input file, frame, line).
+pub type Kept = (u64, u32, u64, String);
+
 /// Writes facts as NDJSON; remembers the first write error.
 ///
-/// With several workers each one keeps its facts in memory, keyed by (input
-/// file, frame), and they are merged in frame order at the end.
+/// With several workers each one keeps its facts in memory, tagged with the
+/// read chunk and (input file, frame), and hands them over chunk by chunk to
+/// be written in frame order (see `crate::pipeline`).
 pub struct FactSink {
     out: Option<BufWriter<Box<dyn Write + Send>>>,
-    memory: Vec<(u32, u64, String)>,
+    memory: Vec<Kept>,
     /// Index of the input file being read (memory mode).
     pub file_index: u32,
+    /// Read chunk whose packets are being handled (memory mode).
+    pub chunk: u64,
     error: Option<String>,
     /// How internal addresses are shown (`--pseudonymize`, `--host-prefix`).
     pub view: crate::privacy::HostView,
@@ -130,6 +136,7 @@ impl FactSink {
             out: Some(BufWriter::with_capacity(256 * 1024, w)),
             memory: Vec::new(),
             file_index: 0,
+            chunk: 0,
             error: None,
             view: Default::default(),
         }
@@ -141,14 +148,22 @@ impl FactSink {
             out: None,
             memory: Vec::new(),
             file_index: 0,
+            chunk: 0,
             error: None,
             view: Default::default(),
         }
     }
 
-    /// The lines kept in memory: (file index, frame, line).
-    pub fn take_memory(&mut self) -> Vec<(u32, u64, String)> {
-        std::mem::take(&mut self.memory)
+    /// The facts kept in memory of chunks up to `chunk`.
+    pub fn take_memory_upto(&mut self, chunk: u64) -> Vec<Kept> {
+        if self.memory.iter().all(|k| k.0 <= chunk) {
+            return std::mem::take(&mut self.memory);
+        }
+        let (done, keep) = std::mem::take(&mut self.memory)
+            .into_iter()
+            .partition(|k| k.0 <= chunk);
+        self.memory = keep;
+        done
     }
 
     pub fn write(&mut self, f: &Fact<'_>) {
@@ -210,7 +225,9 @@ impl FactSink {
                     self.error = Some(e.to_string());
                 }
             }
-            None => self.memory.push((self.file_index, f.frame, line)),
+            None => self
+                .memory
+                .push((self.chunk, self.file_index, f.frame, line)),
         }
     }
 

@@ -114,7 +114,7 @@ pub fn analyse(
             workers: Vec::new(),
         };
     }
-    let (stats, agg, read_errors, facts, latency, workers) = run_workers(
+    let (stats, agg, read_errors, facts_error, latency, workers) = run_workers(
         threads,
         workers.chunk_bytes.clamp(64, MAX_RECORD_LEN),
         workers.max_record,
@@ -122,22 +122,12 @@ pub fn analyse(
         catalog,
         &agg_opts,
         files,
-        facts_out.is_some(),
+        facts_out,
         progress,
     );
     if print_errors {
         for e in &read_errors {
             eprintln!("lanterne: {e}");
-        }
-    }
-    let mut facts_error = None;
-    if let Some(mut out) = facts_out {
-        let res = facts
-            .iter()
-            .try_for_each(|(_, _, l)| out.write_all(l.as_bytes()))
-            .and_then(|_| out.flush());
-        if let Err(e) = res {
-            facts_error = Some(e.to_string());
         }
     }
     Analysis {
@@ -154,21 +144,96 @@ pub fn analyse(
 type WorkerResult = (
     crate::stats::Stats,
     Aggregator,
-    Vec<(u32, u64, String)>,
     Option<hdrhistogram::Histogram<u64>>,
     WorkerTimes,
 );
 
-/// Merged results: statistics, aggregates, read errors, facts by (file, frame),
-/// latency, per-worker times.
+/// Merged results: statistics, aggregates, read errors, the `--facts` write
+/// error, latency, per-worker times.
 type Merged = (
     Stats,
     Aggregator,
     Vec<String>,
-    Vec<(u32, u64, String)>,
+    Option<String>,
     Option<hdrhistogram::Histogram<u64>>,
     Vec<WorkerTimes>,
 );
+
+/// `--facts` with several workers: each worker keeps the facts it finds,
+/// tagged with their chunk, and hands them over here once it is through with
+/// the chunk; when every worker is, the chunk's facts are written in frame
+/// order (in worker order for the same frame, as one worker would). Only the
+/// chunks in flight have facts waiting: memory stays bounded however long
+/// the input.
+struct FactMerge {
+    out: Box<dyn Write + Send>,
+    /// Per chunk not written yet: the workers through with it, and the facts
+    /// of each worker.
+    pending: std::collections::BTreeMap<u64, (usize, Vec<Vec<crate::facts::Kept>>)>,
+    /// The next chunk to write.
+    next: u64,
+    n: usize,
+    error: Option<String>,
+}
+
+impl FactMerge {
+    fn new(out: Box<dyn Write + Send>, n: usize) -> Self {
+        FactMerge {
+            out: Box::new(io::BufWriter::with_capacity(256 * 1024, out)),
+            pending: Default::default(),
+            next: 0,
+            n,
+            error: None,
+        }
+    }
+
+    /// Worker `w` is through with chunk `seq`; `facts` are its facts of
+    /// chunks up to it.
+    fn done(&mut self, w: usize, seq: u64, facts: Vec<crate::facts::Kept>) {
+        let n = self.n;
+        let new = || (0, vec![Vec::new(); n]);
+        for k in facts {
+            self.pending.entry(k.0).or_insert_with(new).1[w].push(k);
+        }
+        self.pending.entry(seq).or_insert_with(new).0 += 1;
+        self.write_complete(false);
+    }
+
+    /// Writes the chunks every worker is through with, in order (`all`: every
+    /// chunk left, at the end).
+    fn write_complete(&mut self, all: bool) {
+        while let Some(mut e) = self.pending.first_entry() {
+            let seq = *e.key();
+            let ready = all || seq < self.next || (seq == self.next && e.get().0 >= self.n);
+            if !ready {
+                break;
+            }
+            self.next = self.next.max(seq + 1);
+            let mut facts: Vec<crate::facts::Kept> = std::mem::take(&mut e.get_mut().1)
+                .into_iter()
+                .flatten()
+                .collect();
+            e.remove();
+            facts.sort_by_key(|k| (k.1, k.2));
+            if self.error.is_none() {
+                if let Err(err) = facts
+                    .iter()
+                    .try_for_each(|k| self.out.write_all(k.3.as_bytes()))
+                {
+                    self.error = Some(err.to_string());
+                }
+            }
+        }
+    }
+
+    fn finish(mut self) -> Option<String> {
+        self.write_complete(true);
+        if let Err(e) = self.out.flush() {
+            self.error.get_or_insert(e.to_string());
+        }
+        self.error
+    }
+}
 
 /// The buffers of one chunk of input, recycled from chunk to chunk: the read
 /// buffer, where its packets lie, the decoded packets of each worker, and the
@@ -289,6 +354,8 @@ struct Shared<'f> {
     n: usize,
     /// Chunk buffers at most (and slots in `Ring::ready`).
     max_chunks: usize,
+    /// `--facts`: where the workers' facts meet.
+    facts: Option<Mutex<FactMerge>>,
 }
 
 /// What a worker does next.
@@ -430,9 +497,18 @@ impl Worker<'_> {
         }
     }
 
+    /// This worker is through with chunk `seq`: hands its facts of it over.
+    fn facts_done(&mut self, shared: &Shared<'_>, seq: u64) {
+        if let Some(m) = shared.facts.as_ref() {
+            let facts = self.engine.take_facts_upto(seq);
+            lock(m).done(self.id, seq, facts);
+        }
+    }
+
     /// Processes this worker's packets of a chunk routed by any worker.
     fn process(&mut self, chunk: &Chunk) {
         self.set_file(chunk.file);
+        self.engine.set_chunk(self.next);
         let bufs = &chunk.bufs;
         if let Some(mine) = bufs.routes.get(self.id) {
             for r in mine {
@@ -447,9 +523,10 @@ impl Worker<'_> {
     /// to its owner (every worker for DNS). `inline`: this worker is up to
     /// date with every earlier chunk, so it processes its own packets now,
     /// while they are hot, instead of routing them to itself.
-    fn route(&mut self, bufs: &mut ChunkBufs, n: usize, file: u32, inline: bool) {
+    fn route(&mut self, bufs: &mut ChunkBufs, seq: u64, n: usize, file: u32, inline: bool) {
         // (Also for the facts of the DNS messages parsed while routing.)
         self.set_file(file);
+        self.engine.set_chunk(seq);
         let me = self.id;
         let ChunkBufs {
             buf,
@@ -550,6 +627,7 @@ fn run_worker(
         match job {
             Job::Process(chunk) => {
                 wk.process(&chunk);
+                wk.facts_done(shared, wk.next - 1);
                 wk.times.analyse += started.elapsed().as_secs_f64();
                 shared.release(chunk);
             }
@@ -565,7 +643,10 @@ fn run_worker(
                 wk.times.read += routing.duration_since(started).as_secs_f64();
                 shared.signal();
                 let inline = wk.next == seq;
-                wk.route(&mut bufs, shared.n, file, inline);
+                wk.route(&mut bufs, seq, shared.n, file, inline);
+                if inline {
+                    wk.facts_done(shared, seq);
+                }
                 wk.times.route += routing.elapsed().as_secs_f64();
                 // (Several workers: the others always still need the chunk.)
                 shared.publish(seq, Arc::new(Chunk { file, bufs }), usize::from(inline));
@@ -576,9 +657,8 @@ fn run_worker(
     let flushing = Instant::now();
     wk.engine.flush(&mut wk.agg);
     wk.times.analyse += flushing.elapsed().as_secs_f64();
-    let facts = wk.engine.take_facts();
     let latency = wk.engine.latency.take();
-    (wk.engine.stats.clone(), wk.agg, facts, latency, wk.times)
+    (wk.engine.stats.clone(), wk.agg, latency, wk.times)
 }
 
 /// Runs `n` workers over all inputs and merges their results: the summary is
@@ -608,10 +688,11 @@ fn run_workers(
     catalog: &Catalog,
     agg_opts: &AggOptions,
     files: &[String],
-    facts: bool,
+    facts_out: Option<Box<dyn Write + Send>>,
     progress: bool,
 ) -> Merged {
     debug_assert!(n > 1, "one worker reads directly (see analyse)");
+    let facts = facts_out.is_some();
     let max_chunks = 2 * n + 2;
     let shared = Shared {
         input: Mutex::new(InputState {
@@ -637,6 +718,7 @@ fn run_workers(
         events: AtomicU64::new(0),
         n,
         max_chunks,
+        facts: facts_out.map(|out| Mutex::new(FactMerge::new(out, n))),
     };
     let results: Vec<WorkerResult> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..n)
@@ -655,17 +737,15 @@ fn run_workers(
     let input = shared.input.into_inner().unwrap_or_else(|e| e.into_inner());
     let mut stats = input.stats;
     let mut agg: Option<Aggregator> = None;
-    let mut facts = Vec::new();
     let mut latency: Option<hdrhistogram::Histogram<u64>> = None;
     let mut workers = Vec::with_capacity(results.len());
-    for (s, a, f, l, t) in results {
+    for (s, a, l, t) in results {
         workers.push(t);
         stats.merge(&s);
         match agg.as_mut() {
             Some(agg) => agg.merge(a),
             None => agg = Some(a),
         }
-        facts.extend(f);
         match (latency.as_mut(), l) {
             (Some(h), Some(l)) => {
                 let _ = h.add(&l);
@@ -674,10 +754,11 @@ fn run_workers(
             _ => {}
         }
     }
-    // Frame order, as one worker would have written them.
-    facts.sort_by_key(|(file, frame, _)| (*file, *frame));
+    let facts_error = shared
+        .facts
+        .and_then(|m| m.into_inner().unwrap_or_else(|e| e.into_inner()).finish());
     let agg = agg.unwrap_or_else(|| Aggregator::new(agg_opts.clone()));
-    (stats, agg, input.errors, facts, latency, workers)
+    (stats, agg, input.errors, facts_error, latency, workers)
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

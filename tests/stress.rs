@@ -154,3 +154,41 @@ fn quic_flood_over_the_decryption_budget_is_counted() {
     assert_eq!(s["capture"]["flows"].as_u64(), Some(truth.flows));
     assert_eq!(s["services"][0]["flows"].as_u64(), Some(6));
 }
+
+/// Facts stream out as they are found, with several workers too: a DNS
+/// answer flood gives 120 MB of facts, and the process stays within 64 MiB.
+#[test]
+fn facts_of_a_dns_flood_stream_out_within_max_memory() {
+    let dir = scratch("stress-facts");
+    let path = dir.join("dns.pcap");
+    let mix = AttackMix {
+        syn_flood: 0,
+        partial_hellos: 0,
+        quic_initials: 0,
+        fragments: 0,
+        ..AttackMix::scaled(1)
+    };
+    let truth = attack_pcap(&mix, std::fs::File::create(&path).unwrap()).unwrap();
+    let facts = dir.join("facts.ndjson");
+    let (code, rss, err) = run_measured(&[
+        "read",
+        "-q",
+        path.to_str().unwrap(),
+        "--max-memory",
+        "64M",
+        "--threads",
+        "2",
+        "--facts",
+        facts.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines = read_ndjson(&facts);
+    let kinds = |k: &str| lines.iter().filter(|l| l["kind"] == k).count() as u64;
+    assert_eq!(kinds("dns_answer"), truth.dns_names);
+    assert_eq!(kinds("dns_query"), u64::from(mix.dns_messages));
+    assert_eq!(kinds("tls_sni"), truth.legit_flows);
+    let frames: Vec<u64> = lines.iter().map(|l| l["frame"].as_u64().unwrap()).collect();
+    assert!(frames.windows(2).all(|w| w[0] <= w[1]), "frame order");
+    assert!(std::fs::metadata(&facts).unwrap().len() > 100 << 20);
+    assert!(rss <= 64 << 20, "peak RSS {} MiB over 64 MiB", rss >> 20);
+}
