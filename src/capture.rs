@@ -108,11 +108,10 @@ pub const CHANNEL_BATCHES: usize = 32;
 /// interface (`buffer_mb`, mapped into the process), the batch each
 /// capture thread fills, the batches in the channel and the one being
 /// analysed. `capture` takes it off `--max-memory` before splitting it.
-pub fn capture_memory(interfaces: usize, buffer_mb: u32) -> u64 {
+pub fn capture_memory(interfaces: usize, buffer_mb: u32, snaplen: u32) -> u64 {
     let rings = (interfaces as u64 * u64::from(buffer_mb.clamp(1, 2047))) << 20;
-    let batches =
-        (CHANNEL_BATCHES + interfaces + 1) as u64 * crate::source::live::BATCH_MEMORY as u64;
-    rings + batches
+    let batch = crate::source::live::batch_memory(snaplen) as u64;
+    rings + (CHANNEL_BATCHES + interfaces + 1) as u64 * batch
 }
 
 /// Frames still in flight (in a batch or the channel) are at most this old

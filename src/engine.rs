@@ -64,8 +64,8 @@ pub struct Config {
 }
 
 impl Config {
-    /// With the caps of `limits` (the whole process's, see [`Limits::per_worker`]
-    /// for what each worker gets).
+    /// With the caps of `limits` (the whole process's; see
+    /// [`Engine::set_shard`] for what each worker gets).
     pub fn with_limits(mut self, limits: &Limits) -> Config {
         self.max_flows = limits.max_flows;
         self.dns_cache_bytes = limits.dns_cache_bytes;
@@ -184,7 +184,7 @@ struct DnsCache {
     old: FxHashMap<(IpAddr, IpAddr), DnsEntry>,
     young_bytes: usize,
     cap_bytes: usize,
-    /// Names forgotten to stay within the budget.
+    /// Names dropped to stay within the budget (expired ones included).
     evicted: u64,
 }
 
@@ -310,6 +310,12 @@ pub struct Engine<'c> {
     packet_stats: bool,
     /// Duplicate detection, when `cfg.dedup_ns` > 0.
     dedup: Option<Box<crate::dedup::Dedup>>,
+    /// Flows of this worker evicted, and whose inspection gave up for the
+    /// reassembly budget. Kept here, not in `stats`: an eviction or a drop
+    /// may happen while following another worker's DNS flow, when `stats` is
+    /// set aside (see `ip_packet`); copied in by `sync_counters`.
+    evicted: u64,
+    reassembly_dropped: u64,
 }
 
 /// Where a frame goes (see [`Engine::route`]).
@@ -446,9 +452,7 @@ impl<'c> Engine<'c> {
         let dns_cache = DnsCache::new(cfg.dns_cache_bytes);
         let quic_budget = crate::limits::Budget::new(cfg.quic_decrypts_per_sec);
         Engine {
-            // (Room for every flow the cap allows: address space only until
-            // used, and the slots are never moved as the table fills.)
-            flows: FlowTable::with_capacity(cfg.max_flows),
+            flows: FlowTable::with_capacity(cfg.max_flows.min(RESERVED_FLOWS)),
             cfg,
             catalog: Cat::Borrowed(catalog),
             expiry: Expiry::default(),
@@ -469,6 +473,8 @@ impl<'c> Engine<'c> {
             packet_stats: true,
             dedup: (cfg_dedup > 0)
                 .then(|| Box::new(crate::dedup::Dedup::with_capacity(cfg_dedup, dedup_entries))),
+            evicted: 0,
+            reassembly_dropped: 0,
         }
     }
 
@@ -489,13 +495,17 @@ impl<'c> Engine<'c> {
     /// facts are that worker's), and the names it taught go to every worker
     /// ([`Route::Dns`]); DNS over TCP is followed by every worker, which
     /// reassembles it, but only the owner reports the flow. Packet-level
-    /// counters are kept by whoever routes the packet, not here.
+    /// counters are kept by whoever routes the packet, not here. Each worker
+    /// gets `1/n` of the flow, reassembly, DNS and QUIC caps of the memory
+    /// budget ([`crate::limits`]; the pipeline divides the host cap).
     pub fn set_shard(&mut self, id: u32, n: u32) {
         self.shard_id = id;
         self.shards = n.max(1);
         self.packet_stats = self.shards == 1;
         let n = self.shards as usize;
         self.cfg.max_flows = (self.cfg.max_flows / n).max(1);
+        debug_assert!(self.flows.is_empty(), "set_shard before any packet");
+        self.flows = FlowTable::with_capacity(self.cfg.max_flows.min(RESERVED_FLOWS));
         self.cfg.reassembly_bytes /= n;
         self.cfg.dns_cache_bytes /= n;
         self.cfg.quic_decrypts_per_sec = (self.cfg.quic_decrypts_per_sec / n as u64).max(1);
@@ -1383,10 +1393,16 @@ impl<'c> Engine<'c> {
         handle_dns_message(pkt.payload, pkt, ctx, out!(self));
     }
 
-    /// Counters kept outside [`Stats`] (the DNS cache's), copied in. Every
-    /// worker holds the same names, so only the first one reports them.
+    /// Counters kept outside [`Stats`], copied in (once a second of
+    /// capture time, and at the end). Every worker holds the same DNS names,
+    /// so only the first one reports the cache's.
     fn sync_counters(&mut self) {
-        if self.shard_id == 0 && !self.shadow {
+        if self.shadow {
+            return;
+        }
+        self.stats.evicted_flows = self.evicted;
+        self.stats.reassembly_dropped = self.reassembly_dropped;
+        if self.shard_id == 0 {
             self.stats.dns_cache_evictions = self.dns_cache.evicted;
         }
     }
@@ -1429,8 +1445,8 @@ impl<'c> Engine<'c> {
             if f.quic.take().is_some() && f.quic_status == QuicStatus::Inspecting {
                 f.quic_status = QuicStatus::Done;
             }
-            if !self.shadow {
-                self.stats.reassembly_dropped += 1;
+            if !f.shadow {
+                self.reassembly_dropped += 1;
             }
         }
         // Entries of flows that ended since pile up: drop them now and then.
@@ -1488,7 +1504,8 @@ impl<'c> Engine<'c> {
         f.last_ns.saturating_add(t)
     }
 
-    /// The table is full: end the flow with the earliest deadline.
+    /// The table is full: end a flow with the earliest deadline (to the
+    /// second, see [`Expiry::pop_earliest`]).
     fn evict_one(&mut self, sink: &mut dyn FlowSink) {
         while let Some((d, idx, gen)) = self.expiry.pop_earliest() {
             let Some(f) = self.flows.get_gen(idx, gen) else {
@@ -1500,7 +1517,9 @@ impl<'c> Engine<'c> {
                 self.expiry.push(deadline, idx, gen);
                 continue;
             }
-            self.stats.evicted_flows += 1;
+            if !f.shadow {
+                self.evicted += 1;
+            }
             self.end_flow(idx, Some(EndReason::Evicted), sink);
             return;
         }
@@ -1673,6 +1692,11 @@ fn count_packet(stats: &mut Stats, raw: &RawPacket<'_>, outcome: &Outcome<'_>) {
         }
     }
 }
+
+/// Flow slots reserved up front (address space only until used, and the
+/// slots are never moved while the table fills up to it): the flow cap, up
+/// to 2 Mi slots (about 800 MB of address space); a larger table grows.
+const RESERVED_FLOWS: usize = 1 << 21;
 
 /// Client Initials decrypted per flow at most (a handshake needs 1-3).
 const MAX_QUIC_INITIALS: u8 = 8;
@@ -2358,7 +2382,7 @@ mod tests {
             r.feed(3, &tcp(C, S, 30000 + i, 443, 1000, ack, &ch[..700]));
             assert!(r.e.buffered <= budget, "{}", r.e.buffered);
         }
-        let dropped = r.e.stats.reassembly_dropped;
+        let dropped = r.e.reassembly_dropped;
         assert!((5..20).contains(&dropped), "{dropped}");
         // Everyone sends the rest: only the flows still inspected are named.
         for i in 0..20u16 {

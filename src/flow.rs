@@ -338,10 +338,16 @@ struct Slot {
 impl FlowTable {
     /// What a flow costs at most, apart from its reassembly buffers (counted
     /// on their own, see [`crate::limits`]): its slot, two index entries
-    /// (the index is at most half full), expiry entries, the boxed TCP
-    /// inspection state, and the names and fingerprints it keeps.
-    pub const BYTES_PER_FLOW: usize =
-        std::mem::size_of::<Slot>() + 2 * 8 + 2 * 16 + std::mem::size_of::<Inspect>() + 16 + 160;
+    /// (the index is at most half full), expiry entries, entries in the
+    /// engine's list of flows holding buffers, the boxed TCP inspection
+    /// state, and the names and fingerprints it keeps.
+    pub const BYTES_PER_FLOW: usize = std::mem::size_of::<Slot>()
+        + 2 * 8
+        + 2 * 16
+        + 2 * 8
+        + std::mem::size_of::<Inspect>()
+        + 16
+        + 160;
 
     pub fn with_capacity(n: usize) -> FlowTable {
         FlowTable {

@@ -370,6 +370,34 @@ fn open_out(path: &str) -> Result<Box<dyn Write + Send>, Fail> {
     }
 }
 
+/// Fails if `path` cannot be written (a file is created next to it and
+/// removed; a device or pipe is opened for writing).
+fn probe_writable(path: &str) -> Result<(), Fail> {
+    let p = Path::new(path);
+    let fail =
+        |e: io::Error| Fail::Runtime(format!("{path}: cannot write: {}", pipeline::io_reason(&e)));
+    if path == "-" {
+        return Ok(());
+    }
+    if std::fs::metadata(p).is_ok_and(|m| !m.is_file()) {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .map(drop)
+            .map_err(fail);
+    }
+    let probe = p.with_file_name(format!(
+        ".{}.probe{}",
+        p.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    lanterne::privileges::create_private(&probe).map_err(fail)?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 /// Writes a whole file atomically (temp file + rename) or to stdout.
 fn write_whole(path: &str, content: &[u8]) -> Result<(), String> {
     if path == "-" {
@@ -537,6 +565,11 @@ fn prepare(a: &AnalysisArgs, threads: usize, outside: u64) -> Result<Prepared, F
 /// Creates the streamed outputs (`--facts`, `--events`): after `prepare`,
 /// and for `capture` after dropping privileges (files owned by `--user`).
 fn open_streams(a: &AnalysisArgs, p: &mut Prepared) -> Result<(), Fail> {
+    // The outputs written at the end: can they be? (Better now than after a
+    // day of capture.)
+    for path in [&a.json, &a.csv, &a.html].into_iter().flatten() {
+        probe_writable(path)?;
+    }
     p.facts_out = a.facts.as_deref().map(open_out).transpose()?;
     p.agg_opts.events = a
         .events
@@ -748,7 +781,7 @@ fn install_signal_handlers() {
 }
 
 fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
-    let outside = lanterne::capture::capture_memory(a.interfaces.len(), a.buffer_mb);
+    let outside = lanterne::capture::capture_memory(a.interfaces.len(), a.buffer_mb, a.snaplen);
     let mut p = prepare(&a.an, 1, outside)?;
     // The metrics export processing-latency percentiles.
     p.cfg.latency |= a.metrics.is_some();

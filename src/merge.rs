@@ -338,12 +338,14 @@ pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
     for k in ["max_memory", "max_flows", "max_hosts"] {
         limits.insert(k.into(), json!(u(&la[k]).max(u(&lb[k]))));
     }
+    // (The same count as capture.evicted_flows, which older summaries have
+    // without `limits`.)
+    sum_fields(&mut limits, ca, cb, &["evicted_flows"]);
     sum_fields(
         &mut limits,
         la,
         lb,
         &[
-            "evicted_flows",
             "reassembly_dropped",
             "dns_cache_evictions",
             "quic_decryptions_skipped",

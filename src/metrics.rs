@@ -156,7 +156,6 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
 
-/// Renders every series from a tick (whose `agg` holds the ended flows).
 /// The process's resident memory (Linux: /proc/self/statm).
 fn resident_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/statm").ok()?;
@@ -166,6 +165,7 @@ fn resident_bytes() -> Option<u64> {
     Some(pages * u64::try_from(page).ok().filter(|&p| p > 0).unwrap_or(4096))
 }
 
+/// Renders every series from a tick (whose `agg` holds the ended flows).
 pub fn render(t: &Tick<'_>, per_host: bool) -> String {
     let (cat, sanctioned) = (t.catalog, t.sanctioned);
     let mut o = String::with_capacity(4096);

@@ -4,7 +4,9 @@
 //! workers, the input is read once, chunk by chunk, by whichever worker is
 //! free; each chunk's packets are routed to the worker that owns their flow
 //! (see [`Engine::set_shard`], `run_workers`); the results merge
-//! order-independently, so the summary does not depend on `n`.
+//! order-independently, so the summary does not depend on `n` (as long as no
+//! cap of the memory budget is reached: each worker has `1/n` of each, see
+//! [`crate::limits`]).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -662,7 +664,8 @@ fn run_worker(
 }
 
 /// Runs `n` workers over all inputs and merges their results: the summary is
-/// the same whatever `n` (see `Engine::set_shard`).
+/// the same whatever `n` (see `Engine::set_shard`) unless a cap of the memory
+/// budget is reached.
 ///
 /// The input is read once, in chunks (one read buffer each, `chunk_bytes`),
 /// by whichever worker is free: it takes the input lock, reads the next
@@ -835,7 +838,8 @@ fn pump<S: PacketSource>(
     result
 }
 
-fn io_reason(e: &io::Error) -> String {
+/// An I/O error in a few words ("no such file", "permission denied").
+pub fn io_reason(e: &io::Error) -> String {
     match e.kind() {
         io::ErrorKind::NotFound => "no such file".into(),
         io::ErrorKind::PermissionDenied => "permission denied".into(),

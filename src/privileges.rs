@@ -43,9 +43,11 @@ pub struct Account {
     pub gid: u32,
 }
 
-/// Looks up a user by name (or by number).
+/// Looks up a user account by name (a bare number is not enough: its group
+/// would be a guess).
 pub fn lookup(name: &str) -> Result<Account, String> {
     let c = CString::new(name).map_err(|_| format!("--user {name:?}: not a user name"))?;
+    // SAFETY: an all-zero passwd is a valid value to be filled in.
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut buf = vec![0u8; 16 * 1024];
     let mut out: *mut libc::passwd = std::ptr::null_mut();
@@ -60,68 +62,88 @@ pub fn lookup(name: &str) -> Result<Account, String> {
             &mut out,
         )
     };
-    if r == 0 && !out.is_null() {
-        // SAFETY: pw_name points to a NUL-terminated string in `buf`.
-        let name = unsafe { CStr::from_ptr(pwd.pw_name) }
-            .to_string_lossy()
-            .into_owned();
-        return Ok(Account {
-            name,
-            uid: pwd.pw_uid,
-            gid: pwd.pw_gid,
-        });
+    if r != 0 || out.is_null() {
+        return Err(format!("--user {name}: no such user"));
     }
-    if let Ok(uid) = name.parse::<u32>() {
-        return Ok(Account {
-            name: name.to_string(),
-            uid,
-            gid: uid,
-        });
-    }
-    Err(format!("--user {name}: no such user"))
+    // SAFETY: pw_name points to a NUL-terminated string in `buf`.
+    let name = unsafe { CStr::from_ptr(pwd.pw_name) }
+        .to_string_lossy()
+        .into_owned();
+    Ok(Account {
+        name,
+        uid: pwd.pw_uid,
+        gid: pwd.pw_gid,
+    })
 }
 
-/// Becomes `user` for good: its groups, its group, then its user id. As
-/// root only; an unprivileged process may only "become" itself.
+/// Becomes `user` for good: its groups, its group, then its user id, and
+/// no capability left. As root; an unprivileged process (capturing with file
+/// capabilities) may only "become" itself, which gives up its capabilities.
 pub fn drop_to(user: &str) -> Result<Account, String> {
     let acct = lookup(user)?;
+    let fail = |what: &str| format!("--user {user}: {what}: {}", io::Error::last_os_error());
     // SAFETY: plain system calls with integer arguments or a valid C string.
     unsafe {
         if libc::geteuid() != 0 {
-            if libc::geteuid() == acct.uid {
-                return Ok(acct);
+            if libc::geteuid() != acct.uid {
+                return Err(format!("--user {user}: changing user needs root"));
             }
-            return Err(format!("--user {user}: changing user needs root"));
-        }
-        let name = CString::new(acct.name.as_str()).map_err(|e| e.to_string())?;
-        if libc::initgroups(name.as_ptr(), acct.gid as libc::gid_t) != 0 {
-            // (A numeric user without an account: only its own group.)
-            let g = acct.gid as libc::gid_t;
-            if libc::setgroups(1, &g) != 0 {
-                return Err(format!(
-                    "--user {user}: setgroups: {}",
-                    io::Error::last_os_error()
-                ));
+        } else {
+            let name = CString::new(acct.name.as_str()).map_err(|e| e.to_string())?;
+            if libc::initgroups(name.as_ptr(), acct.gid as libc::gid_t) != 0 {
+                return Err(fail("initgroups"));
             }
-        }
-        if libc::setgid(acct.gid as libc::gid_t) != 0 {
-            return Err(format!(
-                "--user {user}: setgid: {}",
-                io::Error::last_os_error()
-            ));
-        }
-        if libc::setuid(acct.uid as libc::uid_t) != 0 {
-            return Err(format!(
-                "--user {user}: setuid: {}",
-                io::Error::last_os_error()
-            ));
-        }
-        // There is no way back (unless the user is root itself).
-        if acct.uid != 0 && (libc::setuid(0) == 0 || libc::seteuid(0) == 0) {
-            return Err(format!("--user {user}: root could be regained"));
+            if libc::setgid(acct.gid as libc::gid_t) != 0 {
+                return Err(fail("setgid"));
+            }
+            if libc::setuid(acct.uid as libc::uid_t) != 0 {
+                return Err(fail("setuid"));
+            }
+            // There is no way back (unless the user is root itself).
+            if acct.uid != 0 && (libc::setuid(0) == 0 || libc::seteuid(0) == 0) {
+                return Err(format!("--user {user}: root could be regained"));
+            }
         }
     }
+    // (Leaving root cleared them already, unless the user is root; file
+    // capabilities stay otherwise.)
+    drop_capabilities().map_err(|e| format!("--user {user}: capset: {e}"))?;
     Ok(acct)
+}
+
+/// Empties this process's effective, permitted and inheritable capability
+/// sets (capset(2); the ambient set follows the permitted one).
+fn drop_capabilities() -> io::Result<()> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let data = [Data {
+        effective: 0,
+        permitted: 0,
+        inheritable: 0,
+    }; 2];
+    // SAFETY: capset with a valid header and the two data words version 3
+    // expects, for this process.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]
@@ -146,7 +168,7 @@ mod tests {
     fn users_by_name_and_number() {
         let root = lookup("root").unwrap();
         assert_eq!((root.uid, root.gid), (0, 0));
-        assert_eq!(lookup("4242").unwrap().uid, 4242);
+        assert!(lookup("4242").unwrap_err().contains("no such user"));
         assert!(lookup("no-such-user-here")
             .unwrap_err()
             .contains("no such user"));

@@ -926,6 +926,29 @@ fn capture_drops_root_and_writes_private_files() {
     assert_eq!(owner_mode(&events), (65534, 0o640));
     assert!(!read_ndjson(&events).is_empty());
 
+    // An output nobody cannot write: said at once, not after the capture.
+    let root_only = dir.join("root-only");
+    std::fs::create_dir(&root_only).unwrap();
+    let o = run(&[
+        "capture",
+        "-i",
+        &v.near[0],
+        "-q",
+        "--user",
+        "nobody",
+        "--duration",
+        "60",
+        "--json",
+        root_only.join("s.json").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(
+        err.trim()
+            .ends_with("s.json: cannot write: permission denied"),
+        "{err}"
+    );
+
     // An unknown user: one clear line, before anything is written.
     let bad = out.join("bad.json");
     let o = run(&[
@@ -946,7 +969,8 @@ fn capture_drops_root_and_writes_private_files() {
     assert!(!bad.exists());
 
     // setcap instead of root: a copy of the binary with the capabilities,
-    // run as nobody (setpriv, from util-linux).
+    // run as nobody (setpriv, from util-linux); `--user nobody` then gives
+    // the capabilities up once the interface is open.
     let copy = out.join("lanterne");
     std::fs::copy(bin(), &copy).unwrap();
     if let Err(e) = sh(&[
@@ -962,7 +986,7 @@ fn capture_drops_root_and_writes_private_files() {
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
         .arg(&copy)
         .args(["capture", "-i", &v.near[0], "-q", "--count", "500"])
-        .args(["--interval", "0.2", "--json"])
+        .args(["--user", "nobody", "--interval", "0.2", "--json"])
         .arg(&capjson)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -973,6 +997,19 @@ fn capture_drops_root_and_writes_private_files() {
     };
     // (The first snapshot: the interface is open.)
     assert!(wait_until(Duration::from_secs(20), || capjson.exists()));
+    let pid = child.id();
+    assert_eq!(
+        proc_status(pid, "Uid").as_deref(),
+        Some("65534 65534 65534 65534")
+    );
+    assert_eq!(
+        proc_status(pid, "CapEff").as_deref(),
+        Some("0000000000000000")
+    );
+    assert_eq!(
+        proc_status(pid, "CapPrm").as_deref(),
+        Some("0000000000000000")
+    );
     replay(&v, &[&pcap], &[]);
     let o = child
         .wait_with_output()

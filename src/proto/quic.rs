@@ -537,12 +537,12 @@ impl CryptoBuf {
         (c.len() >= n).then(|| &c[..n])
     }
 
-    /// Whether the announced message cannot fit in the buffer limit.
     /// Heap bytes held.
     pub fn mem(&self) -> usize {
         self.data.capacity() + self.filled.capacity() * std::mem::size_of::<(usize, usize)>()
     }
 
+    /// Whether the announced message cannot fit in the buffer limit.
     pub fn too_large(&self) -> bool {
         let c = self.contiguous();
         c.len() >= 4

@@ -168,9 +168,11 @@ const BATCH_BYTES: usize = 256 * 1024;
 /// Frames a batch collects at most before it is sent.
 const BATCH_FRAMES: usize = 4096;
 
-/// What one batch holds at most: its buffer (a full batch and one more
-/// frame of the default snap length), and where its frames lie.
-pub const BATCH_MEMORY: usize = BATCH_BYTES + 65536 + BATCH_FRAMES * std::mem::size_of::<Frame>();
+/// What one batch holds at most with snap length `snaplen`: its buffer (a
+/// full batch and one more frame), and where its frames lie.
+pub fn batch_memory(snaplen: u32) -> usize {
+    BATCH_BYTES + (snaplen as usize).max(65536) + BATCH_FRAMES * std::mem::size_of::<Frame>()
+}
 /// Longest a frame waits in a batch.
 const BATCH_AGE: Duration = Duration::from_millis(20);
 /// Longest a stopping capture thread keeps reading what the kernel holds.
