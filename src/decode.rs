@@ -57,10 +57,10 @@ pub mod tcpflag {
 pub enum Frag {
     /// Not fragmented.
     No,
-    /// First fragment (offset 0, more fragments follow): transport header present.
-    First,
-    /// A later fragment: no transport header, not inspected.
-    Later,
+    /// A fragment with more to follow (the first one has offset 0).
+    More,
+    /// The last fragment (offset > 0, no more to follow).
+    Last,
 }
 
 /// The decoded view of one frame.
@@ -78,9 +78,15 @@ pub struct Packet<'a> {
     pub tcp_seq: u32,
     pub tcp_ack: u32,
     pub tcp_flags: u8,
-    /// Transport payload (captured part only).
+    /// Transport payload (captured part only). For a fragment: its part of
+    /// the IP payload (no transport header is decoded, see [`crate::defrag`]).
     pub payload: &'a [u8],
     pub frag: Frag,
+    /// For a fragment: the datagram's identification, the fragment's offset
+    /// in it and its length on the wire (bytes).
+    pub frag_id: u32,
+    pub frag_offset: u16,
+    pub frag_len: u16,
     /// Number of encapsulation layers looked through.
     pub tunnels: u8,
 }
@@ -180,6 +186,9 @@ fn ethernet_tcp(frame: &[u8]) -> Option<Packet<'_>> {
         tcp_flags: t[13],
         payload: l4.get(off..)?,
         frag: Frag::No,
+        frag_id: 0,
+        frag_offset: 0,
+        frag_len: 0,
         tunnels: 0,
     })
 }
@@ -254,6 +263,43 @@ fn decode_general(linktype: u32, frame: &[u8]) -> Outcome<'_> {
 
 struct Decoder {
     depth: u8,
+}
+
+/// Where an IP packet lies in its datagram.
+#[derive(Debug, Clone, Copy)]
+struct FragInfo {
+    frag: Frag,
+    id: u32,
+    offset: u16,
+    len: u16,
+}
+
+impl FragInfo {
+    const NONE: FragInfo = FragInfo {
+        frag: Frag::No,
+        id: 0,
+        offset: 0,
+        len: 0,
+    };
+}
+
+/// Decodes a reassembled datagram (see [`crate::defrag`]): its transport
+/// header, or the tunnel it carries. `fragment` is one of its fragments as
+/// decoded (addresses, protocol, tunnels), `ip_len` the datagram's IP length,
+/// `l4` its IP payload.
+pub fn datagram<'a>(fragment: &Packet<'_>, ip_len: u32, l4: &'a [u8]) -> Outcome<'a> {
+    let mut d = Decoder {
+        depth: fragment.tunnels,
+    };
+    d.transport(
+        fragment.ip_version,
+        fragment.src,
+        fragment.dst,
+        fragment.proto,
+        ip_len,
+        l4,
+        FragInfo::NONE,
+    )
 }
 
 impl Decoder {
@@ -452,12 +498,10 @@ impl Decoder {
         let flags_off = u16::from_be_bytes([f[6], f[7]]);
         let more = flags_off & 0x2000 != 0;
         let offset = flags_off & 0x1fff;
-        let frag = if offset != 0 {
-            Frag::Later
-        } else if more {
-            Frag::First
-        } else {
-            Frag::No
+        let frag = match (offset, more) {
+            (0, false) => Frag::No,
+            (_, true) => Frag::More,
+            (_, false) => Frag::Last,
         };
         let proto = f[9];
         let src = IpAddr::V4(Ipv4Addr::new(f[12], f[13], f[14], f[15]));
@@ -466,7 +510,17 @@ impl Decoder {
         // and by what was captured.
         let end = total.min(f.len());
         let payload = &f[ihl..end];
-        self.transport(4, src, dst, proto, total as u32, payload, frag)
+        let fi = if frag == Frag::No {
+            FragInfo::NONE
+        } else {
+            FragInfo {
+                frag,
+                id: u32::from(u16::from_be_bytes([f[4], f[5]])),
+                offset: offset * 8,
+                len: (total - ihl) as u16,
+            }
+        };
+        self.transport(4, src, dst, proto, total as u32, payload, fi)
     }
 
     fn ipv6<'a>(&mut self, f: &'a [u8]) -> Outcome<'a> {
@@ -485,7 +539,7 @@ impl Decoder {
         let ip_len = if plen == 0 { f.len() } else { 40 + plen };
         let end = ip_len.min(f.len());
         let mut rest = &f[40..end];
-        let mut frag = Frag::No;
+        let mut fi = FragInfo::NONE;
         // Extension headers, bounded in count.
         for _ in 0..16 {
             match next {
@@ -505,17 +559,30 @@ impl Decoder {
                         return Outcome::Undecodable("truncated_ip");
                     }
                     let off_m = u16::from_be_bytes([rest[2], rest[3]]);
-                    let offset = off_m >> 3;
+                    let offset = off_m & 0xfff8;
                     let more = off_m & 1 == 1;
-                    frag = if offset != 0 {
-                        Frag::Later
-                    } else if more {
-                        Frag::First
-                    } else {
-                        Frag::No
+                    let frag = match (offset, more) {
+                        // (An "atomic" fragment, RFC 6946: a whole datagram.)
+                        (0, false) => Frag::No,
+                        (_, true) => Frag::More,
+                        (_, false) => Frag::Last,
                     };
+                    let id = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]);
                     next = rest[0];
                     rest = &rest[8..];
+                    // The fragment's bytes on the wire: what follows this header.
+                    let at = rest.as_ptr() as usize - f.as_ptr() as usize;
+                    let len = u16::try_from(ip_len.saturating_sub(at)).unwrap_or(u16::MAX);
+                    if frag != Frag::No {
+                        fi = FragInfo {
+                            frag,
+                            id,
+                            offset,
+                            len,
+                        };
+                        // Nothing after the fragment header is decoded.
+                        break;
+                    }
                 }
                 51 => {
                     if rest.len() < 8 {
@@ -531,7 +598,7 @@ impl Decoder {
                 _ => break,
             }
         }
-        self.transport(6, src, dst, next, ip_len as u32, rest, frag)
+        self.transport(6, src, dst, next, ip_len as u32, rest, fi)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -543,8 +610,9 @@ impl Decoder {
         proto: u8,
         ip_len: u32,
         l4: &'a [u8],
-        frag: Frag,
+        fi: FragInfo,
     ) -> Outcome<'a> {
+        let frag = fi.frag;
         let mut pkt = Packet {
             ip_version,
             src,
@@ -558,9 +626,14 @@ impl Decoder {
             tcp_flags: 0,
             payload: &[],
             frag,
+            frag_id: fi.id,
+            frag_offset: fi.offset,
+            frag_len: fi.len,
             tunnels: self.depth,
         };
-        if frag == Frag::Later {
+        if frag != Frag::No {
+            // A fragment: its bytes wait for the others (crate::defrag).
+            pkt.payload = l4;
             return Outcome::Ip(pkt);
         }
         match proto {
@@ -591,26 +664,24 @@ impl Decoder {
                 pkt.sport = u16::from_be_bytes([l4[0], l4[1]]);
                 pkt.dport = u16::from_be_bytes([l4[2], l4[3]]);
                 let ulen = u16::from_be_bytes([l4[4], l4[5]]) as usize;
-                let end = if ulen >= 8 && frag == Frag::No {
+                let end = if ulen >= 8 {
                     ulen.min(l4.len())
                 } else {
                     l4.len()
                 };
                 pkt.payload = &l4[8..end];
-                if frag == Frag::No {
-                    if let Some(inner) = self.udp_tunnel(&pkt) {
-                        return inner;
-                    }
+                if let Some(inner) = self.udp_tunnel(&pkt) {
+                    return inner;
                 }
                 Outcome::Ip(pkt)
             }
-            4 | 41 if frag == Frag::No => {
+            4 | 41 => {
                 if !self.enter() {
                     return Outcome::Undecodable("tunnel_depth");
                 }
                 self.ip(l4, if proto == 4 { 4 } else { 6 })
             }
-            47 if frag == Frag::No => match self.gre(l4) {
+            47 => match self.gre(l4) {
                 Some(o) => o,
                 None => Outcome::Ip(pkt),
             },
@@ -936,8 +1007,10 @@ mod tests {
         ip[6] = 0x00;
         ip[7] = 0x10; // offset 16*8
         let p = ip_of(decode(linktype::RAW, &ip));
-        assert_eq!(p.frag, Frag::Later);
+        assert_eq!(p.frag, Frag::Last);
         assert_eq!(p.sport, 0);
+        assert_eq!((p.frag_offset, p.frag_len, p.frag_id), (128, 11, 1));
+        assert_eq!(p.payload.len(), 11);
     }
 
     #[test]

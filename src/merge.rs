@@ -328,6 +328,8 @@ pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
             "non_ip_packets",
             "other_ip_packets",
             "fragments",
+            "reassembled_datagrams",
+            "incomplete_datagrams",
             "tunneled_packets",
             "evicted_flows",
         ],
@@ -350,6 +352,7 @@ pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
             "dns_cache_evictions",
             "quic_decryptions_skipped",
             "untracked_host_flows",
+            "defrag_dropped",
         ],
     );
     capture.insert("limits".into(), Value::Object(limits));

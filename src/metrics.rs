@@ -249,13 +249,14 @@ pub fn render(t: &Tick<'_>, per_host: bool) -> String {
         &mut o,
         "lanterne_limit_hits_total",
         "counter",
-        "What the memory caps turned away: flows no longer inspected (reassembly), DNS names forgotten (dns_cache), QUIC connections not decrypted (quic_decrypt), flows of hosts not tracked one by one (hosts).",
+        "What the memory caps turned away: flows no longer inspected (reassembly), DNS names forgotten (dns_cache), QUIC connections not decrypted (quic_decrypt), flows of hosts not tracked one by one (hosts), fragmented datagrams given up (defrag).",
     );
     for (limit, n) in [
         ("reassembly", st.reassembly_dropped),
         ("dns_cache", st.dns_cache_evictions),
         ("quic_decrypt", st.quic_decryptions_skipped),
         ("hosts", t.agg.untracked_host_flows),
+        ("defrag", st.defrag_dropped),
     ] {
         let _ = writeln!(o, "lanterne_limit_hits_total{{limit=\"{limit}\"}} {n}");
     }

@@ -849,6 +849,8 @@ impl Aggregator {
                 "non_ip_packets": st.non_ip,
                 "other_ip_packets": st.other_ip,
                 "fragments": st.fragments,
+                "reassembled_datagrams": st.reassembled,
+                "incomplete_datagrams": st.defrag_incomplete,
                 "tunneled_packets": st.tunneled,
                 "evicted_flows": st.evicted_flows,
                 "limits": {
@@ -860,6 +862,7 @@ impl Aggregator {
                     "dns_cache_evictions": st.dns_cache_evictions,
                     "quic_decryptions_skipped": st.quic_decryptions_skipped,
                     "untracked_host_flows": self.untracked_host_flows,
+                    "defrag_dropped": st.defrag_dropped,
                 },
                 "undecodable": undecodable,
                 "anomalies": st.anomalies,

@@ -10,7 +10,7 @@ macro_rules! counters {
         $m!(packets bytes duplicates flows non_ip other_ip fragments tunneled evicted_flows
             tls_client_hellos quic_client_hellos quic_initials_decrypted http_requests
             dns_messages dns_names_learned dns_cache_evictions reassembly_dropped
-            quic_decryptions_skipped)
+            quic_decryptions_skipped reassembled defrag_incomplete defrag_dropped)
     };
 }
 
@@ -44,6 +44,13 @@ pub struct Stats {
     pub reassembly_dropped: u64,
     /// New QUIC connections not decrypted: over the decryption budget.
     pub quic_decryptions_skipped: u64,
+    /// IP datagrams reassembled from fragments (see [`crate::defrag`]).
+    pub reassembled: u64,
+    /// Fragmented datagrams given up: not complete within the timeout or by
+    /// the end of the input.
+    pub defrag_incomplete: u64,
+    /// Fragmented datagrams given up to stay within the defrag budget.
+    pub defrag_dropped: u64,
     /// Packets that could not be decoded, by reason.
     pub undecodable: BTreeMap<&'static str, u64>,
     /// Things that did not stop decoding but are worth counting, by reason.

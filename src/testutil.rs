@@ -24,6 +24,28 @@ pub fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, l4: &[u8]) -> Vec<u8> {
     v
 }
 
+/// A TCP segment (20-byte header, ack 1, window 65535).
+pub fn tcp(sp: u16, dp: u16, seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
+    let mut t = Vec::with_capacity(20 + payload.len());
+    t.extend_from_slice(&sp.to_be_bytes());
+    t.extend_from_slice(&dp.to_be_bytes());
+    t.extend_from_slice(&seq.to_be_bytes());
+    t.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(payload);
+    t
+}
+
+/// A UDP datagram (checksum 0).
+pub fn udp(sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
+    let mut u = Vec::with_capacity(8 + payload.len());
+    u.extend_from_slice(&sp.to_be_bytes());
+    u.extend_from_slice(&dp.to_be_bytes());
+    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    u
+}
+
 /// IPv4 + TCP (20-byte header, ack 1, window 65535).
 pub fn ipv4_tcp(
     src: [u8; 4],
@@ -34,24 +56,69 @@ pub fn ipv4_tcp(
     flags: u8,
     payload: &[u8],
 ) -> Vec<u8> {
-    let mut t = Vec::with_capacity(20 + payload.len());
-    t.extend_from_slice(&sp.to_be_bytes());
-    t.extend_from_slice(&dp.to_be_bytes());
-    t.extend_from_slice(&seq.to_be_bytes());
-    t.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    t.extend_from_slice(payload);
-    ipv4(src, dst, 6, &t)
+    ipv4(src, dst, 6, &tcp(sp, dp, seq, flags, payload))
 }
 
 /// IPv4 + UDP.
 pub fn ipv4_udp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, payload: &[u8]) -> Vec<u8> {
-    let mut u = Vec::with_capacity(8 + payload.len());
-    u.extend_from_slice(&sp.to_be_bytes());
-    u.extend_from_slice(&dp.to_be_bytes());
-    u.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
-    u.extend_from_slice(&[0, 0]);
-    u.extend_from_slice(payload);
-    ipv4(src, dst, 17, &u)
+    ipv4(src, dst, 17, &udp(sp, dp, payload))
+}
+
+/// The IPv4 fragments (Ethernet frames) of a datagram carrying `l4` of
+/// protocol `proto`, cut at the offsets `cuts` (multiples of 8).
+pub fn eth_ipv4_fragments(
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u8,
+    id: u16,
+    l4: &[u8],
+    cuts: &[usize],
+) -> Vec<Vec<u8>> {
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(l4.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let mut ip = ipv4(src, dst, proto, &l4[w[0]..w[1]]);
+            ip[4..6].copy_from_slice(&id.to_be_bytes());
+            let more = if w[1] < l4.len() { 0x2000 } else { 0 };
+            ip[6..8].copy_from_slice(&((w[0] / 8) as u16 | more).to_be_bytes());
+            eth(0x0800, &ip)
+        })
+        .collect()
+}
+
+/// The IPv6 fragments (Ethernet frames, a fragment header each) of a
+/// datagram carrying `l4` of protocol `proto`, cut at `cuts`.
+pub fn eth_ipv6_fragments(
+    src: [u8; 16],
+    dst: [u8; 16],
+    proto: u8,
+    id: u32,
+    l4: &[u8],
+    cuts: &[usize],
+) -> Vec<Vec<u8>> {
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(l4.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let part = &l4[w[0]..w[1]];
+            let mut ip = vec![0x60, 0, 0, 0];
+            ip.extend_from_slice(&((8 + part.len()) as u16).to_be_bytes());
+            ip.extend_from_slice(&[44, 64]);
+            ip.extend_from_slice(&src);
+            ip.extend_from_slice(&dst);
+            let more = u16::from(w[1] < l4.len());
+            ip.extend_from_slice(&[proto, 0]);
+            ip.extend_from_slice(&(w[0] as u16 | more).to_be_bytes());
+            ip.extend_from_slice(&id.to_be_bytes());
+            ip.extend_from_slice(part);
+            eth(0x86dd, &ip)
+        })
+        .collect()
 }
 
 /// Ethernet + IPv4 + TCP.
@@ -208,6 +275,20 @@ impl<W: std::io::Write> PcapOut<W> {
             &eth_ipv4_tcp(s, c, 443, p, 901, ACK, &[0x16, 3, 3, 0, 0]),
         )
     }
+}
+
+/// Writes a pcap file (Ethernet, microsecond timestamps) of `frames`:
+/// (capture time in µs, frame).
+pub fn write_pcap<'a>(
+    out: impl std::io::Write,
+    frames: impl IntoIterator<Item = (u64, &'a [u8])>,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut o = PcapOut::new(out)?;
+    for (ts, f) in frames {
+        o.rec(ts, f)?;
+    }
+    o.w.flush()
 }
 
 /// Writes a pcap (Ethernet) of the attack mix: phases one after another,

@@ -62,28 +62,17 @@ fn multiset(facts: &[serde_json::Value]) -> BTreeMap<Key, i64> {
 }
 
 /// (file, kind, name, +extra / -missing count, why).
-const KNOWN: &[(&str, &str, &str, i64, &str)] = &[
-    (
-        "ndpi__fuzz-2006-06-26-2594.pcap",
-        "dns_query",
-        "_sip.]udp.sip.cybercity.dk",
-        1,
-        "frame 642: a lone first IPv4 fragment whose other fragments are not in the capture; \
-     tshark waits for a reassembly that never completes and shows no DNS, we inspect first \
-     fragments (issue 2: only first fragments are inspected) and read its DNS question",
-    ),
-    (
-        "ndpi__quic-29.pcap",
-        "quic_sni",
-        "localhost",
-        -1,
-        "frame 5: the client's ClientHello sent again after a Retry. tshark could not decrypt the \
+const KNOWN: &[(&str, &str, &str, i64, &str)] = &[(
+    "ndpi__quic-29.pcap",
+    "quic_sni",
+    "localhost",
+    -1,
+    "frame 5: the client's ClientHello sent again after a Retry. tshark could not decrypt the \
          first post-Retry Initial (frame 3, see the corpus README) and shows this copy as a new \
          hello; we decrypt frame 3, and a resent ClientHello is a retransmission, not a new fact \
          (as tshark itself treats the same case in ndpi__doq_adguard.pcapng and \
          sv__quic-retry__input.pcap)",
-    ),
-];
+)];
 
 fn check_file(pcap: &Path, expected: &Path, out_dir: &Path) -> Vec<String> {
     let name = pcap.file_name().unwrap().to_string_lossy().to_string();

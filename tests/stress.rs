@@ -95,6 +95,9 @@ fn check(threads: &str) {
     let evicted_names = n(&l["dns_cache_evictions"]);
     assert!(evicted_names > 0 && evicted_names < truth.dns_names, "{l}");
     assert!(n(&l["untracked_host_flows"]) > 0, "{l}");
+    // The fragment storm: every fragment counted, none completes a datagram.
+    assert!(n(&l["defrag_dropped"]) > 0, "{l}");
+    assert_eq!(n(&c["reassembled_datagrams"]), 0);
     let hosts = s["hosts"].as_array().unwrap().len() + s["other_hosts"].as_array().unwrap().len();
     assert!(hosts as u64 <= n(&l["max_hosts"]), "{hosts}");
     // The real use in between is all there.

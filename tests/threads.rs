@@ -221,3 +221,64 @@ fn several_files_do_not_depend_on_threads() {
         assert!(got.1 == one.1, "facts differ with {threads} threads");
     }
 }
+
+/// DNS responses in IP fragments name flows that any worker may own: every
+/// worker reassembles them and learns their names, in packet order.
+#[test]
+fn fragmented_dns_names_flows_on_every_worker() {
+    use lanterne::decode::tcpflag::{ACK, SYN};
+    use lanterne::testutil::{eth_ipv4_fragments, eth_ipv4_tcp, udp, write_pcap};
+    let dir = scratch("threads-frag");
+    let client = [10, 0, 0, 5];
+    let server = [104, 18, 32, 47];
+    let mut answer = vec![0xab, 0xcd, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0];
+    for l in ["chatgpt", "com"] {
+        answer.push(l.len() as u8);
+        answer.extend_from_slice(l.as_bytes());
+    }
+    answer.extend_from_slice(&[0, 0, 1, 0, 1, 0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 1, 0, 0, 4]);
+    answer.extend_from_slice(&server);
+    answer.resize(answer.len() + 2000, 0);
+    let mut frames: Vec<(u64, Vec<u8>)> = Vec::new();
+    let frags = eth_ipv4_fragments(
+        [10, 0, 0, 53],
+        client,
+        17,
+        9,
+        &udp(53, 33000, &answer),
+        &[1480],
+    );
+    for f in frags.into_iter().rev() {
+        frames.push((1_000_000, f));
+    }
+    let hello = lanterne::proto::tls::build_client_hello(None, &[], false, 0);
+    for i in 0..40u16 {
+        let (p, t) = (40000 + i, 2_000_000 + u64::from(i) * 1000);
+        frames.push((t, eth_ipv4_tcp(client, server, p, 443, 1, SYN, &[])));
+        frames.push((
+            t + 1,
+            eth_ipv4_tcp(server, client, 443, p, 9, SYN | ACK, &[]),
+        ));
+        frames.push((t + 2, eth_ipv4_tcp(client, server, p, 443, 2, ACK, &hello)));
+    }
+    let pcap = dir.join("frag.pcap");
+    write_pcap(
+        std::fs::File::create(&pcap).unwrap(),
+        frames.iter().map(|(t, f)| (*t, f.as_slice())),
+    )
+    .unwrap();
+    let one = outputs(&pcap, "1", &dir);
+    for n in ["2", "3"] {
+        let other = outputs(&pcap, n, &dir);
+        assert!(one.0 == other.0, "summary differs with {n} threads");
+        assert!(one.1 == other.1, "facts differ with {n} threads");
+    }
+    let s: serde_json::Value = serde_json::from_slice(&one.0).unwrap();
+    assert_eq!(s["capture"]["reassembled_datagrams"], 1);
+    let chatgpt = &s["services"][0];
+    assert_eq!(
+        (chatgpt["id"].as_str(), chatgpt["flows"].as_u64()),
+        (Some("chatgpt"), Some(40))
+    );
+    assert_eq!(chatgpt["via"]["dns"], 40);
+}
