@@ -12,7 +12,7 @@ secs="${1:-20}"; shift || true
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked -j2
 export RUSTC_BOOTSTRAP=1 CARGO_BUILD_JOBS=2
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(pcap_reader decode tls quic dns http)
+[ ${#targets[@]} -gt 0 ] || targets=(pcap_reader decode tls quic dns http defrag)
 cargo fuzz build -O
 run() {
   local t=$1; mkdir -p "fuzz/corpus/$t"

@@ -300,26 +300,14 @@ mod tests {
     use super::*;
     use crate::decode::{decode, linktype, Outcome};
 
-    /// IPv4 fragments of `payload` (a UDP datagram's bytes) cut at `cuts`.
+    /// IPv4 fragments (Ethernet frames) of `payload` (a UDP datagram's
+    /// bytes) cut at `cuts`.
     fn v4_fragments(id: u16, payload: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut bounds = vec![0];
-        bounds.extend_from_slice(cuts);
-        bounds.push(payload.len());
-        for w in bounds.windows(2) {
-            let (s, e) = (w[0], w[1]);
-            let last = e == payload.len();
-            let mut ip = crate::testutil::ipv4([10, 0, 0, 53], [10, 0, 0, 5], 17, &payload[s..e]);
-            ip[4..6].copy_from_slice(&id.to_be_bytes());
-            let fo = (s / 8) as u16 | if last { 0 } else { 0x2000 };
-            ip[6..8].copy_from_slice(&fo.to_be_bytes());
-            out.push(ip);
-        }
-        out
+        crate::testutil::eth_ipv4_fragments([10, 0, 0, 53], [10, 0, 0, 5], 17, id, payload, cuts)
     }
 
     fn frag(f: &[u8]) -> Packet<'_> {
-        match decode(linktype::RAW, f) {
+        match decode(linktype::ETHERNET, f) {
             Outcome::Ip(p) => p,
             o => panic!("{o:?}"),
         }
@@ -353,8 +341,10 @@ mod tests {
             let g = got.unwrap();
             assert_eq!(g.data, udp);
             // Each fragment's bytes with its header, the duplicate too.
-            let wire: u64 = frags.iter().map(|f| f.len() as u64).sum();
-            assert_eq!(g.ip_bytes, wire + frags[order[0]].len() as u64);
+            // (IP bytes: the frames less their Ethernet header.)
+            let ip = |f: &Vec<u8>| f.len() as u64 - 14;
+            let wire: u64 = frags.iter().map(ip).sum();
+            assert_eq!(g.ip_bytes, wire + ip(&frags[order[0]]));
             assert_eq!((st.reassembled, d.len(), d.bytes()), (1, 0, 0));
             assert_eq!(st.anomalies.get("ip_frag_overlap"), Some(&1));
         }
@@ -366,7 +356,7 @@ mod tests {
         let mut f = v4_fragments(9, &udp, &[56]);
         // A second copy of the first fragment with other bytes, then the rest.
         let mut evil = f[0].clone();
-        for b in &mut evil[28..] {
+        for b in &mut evil[42..] {
             *b = 0xee;
         }
         let mut d = Defrag::new(1 << 20);
@@ -412,12 +402,12 @@ mod tests {
         let f = v4_fragments(3, &udp, &[56]);
         // Past 65,535 bytes.
         let mut far = f[1].clone();
-        far[6..8].copy_from_slice(&0x1fffu16.to_be_bytes());
+        far[20..22].copy_from_slice(&0x1fffu16.to_be_bytes());
         assert!(d.push(&frag(&far), 0, &mut st).is_none());
         assert_eq!(st.anomalies.get("ip_frag_too_large"), Some(&1));
         // Two last fragments that disagree.
         let mut other_end = f[1].clone();
-        other_end[6..8].copy_from_slice(&10u16.to_be_bytes());
+        other_end[20..22].copy_from_slice(&10u16.to_be_bytes());
         d.push(&frag(&f[1]), 0, &mut st);
         assert!(d.push(&frag(&other_end), 0, &mut st).is_none());
         assert_eq!(st.anomalies.get("ip_frag_inconsistent"), Some(&1));
@@ -425,7 +415,7 @@ mod tests {
         // Too many pieces.
         for i in 0..=MAX_PIECES as u16 {
             let mut p = f[0].clone();
-            p[6..8].copy_from_slice(&(0x2000u16 | i).to_be_bytes());
+            p[20..22].copy_from_slice(&(0x2000u16 | i).to_be_bytes());
             d.push(&frag(&p), 0, &mut st);
         }
         assert_eq!(st.anomalies.get("ip_frag_too_many"), Some(&1));

@@ -64,6 +64,14 @@ pub fn ipv4_udp(src: [u8; 4], dst: [u8; 4], sp: u16, dp: u16, payload: &[u8]) ->
     ipv4(src, dst, 17, &udp(sp, dp, payload))
 }
 
+/// `[start, end]` of each piece of `len` bytes cut at `cuts`.
+fn pieces(len: usize, cuts: &[usize]) -> impl Iterator<Item = [usize; 2]> {
+    let mut bounds = vec![0];
+    bounds.extend_from_slice(cuts);
+    bounds.push(len);
+    (1..bounds.len()).map(move |i| [bounds[i - 1], bounds[i]])
+}
+
 /// The IPv4 fragments (Ethernet frames) of a datagram carrying `l4` of
 /// protocol `proto`, cut at the offsets `cuts` (multiples of 8).
 pub fn eth_ipv4_fragments(
@@ -74,11 +82,7 @@ pub fn eth_ipv4_fragments(
     l4: &[u8],
     cuts: &[usize],
 ) -> Vec<Vec<u8>> {
-    let mut bounds = vec![0];
-    bounds.extend_from_slice(cuts);
-    bounds.push(l4.len());
-    bounds
-        .windows(2)
+    pieces(l4.len(), cuts)
         .map(|w| {
             let mut ip = ipv4(src, dst, proto, &l4[w[0]..w[1]]);
             ip[4..6].copy_from_slice(&id.to_be_bytes());
@@ -99,11 +103,7 @@ pub fn eth_ipv6_fragments(
     l4: &[u8],
     cuts: &[usize],
 ) -> Vec<Vec<u8>> {
-    let mut bounds = vec![0];
-    bounds.extend_from_slice(cuts);
-    bounds.push(l4.len());
-    bounds
-        .windows(2)
+    pieces(l4.len(), cuts)
         .map(|w| {
             let part = &l4[w[0]..w[1]];
             let mut ip = vec![0x60, 0, 0, 0];

@@ -871,6 +871,18 @@ fn proc_status(pid: u32, field: &str) -> Option<String> {
         .map(|v| v.split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
+/// The process runs as nobody (user and group), with no capability.
+fn assert_runs_as_nobody(pid: u32) {
+    for (field, want) in [
+        ("Uid", "65534 65534 65534 65534"),
+        ("Gid", "65534 65534 65534 65534"),
+        ("CapEff", "0000000000000000"),
+        ("CapPrm", "0000000000000000"),
+    ] {
+        assert_eq!(proc_status(pid, field).as_deref(), Some(want), "{field}");
+    }
+}
+
 /// Owner and permission bits of a file.
 fn owner_mode(p: &Path) -> (u32, u32) {
     use std::os::unix::fs::MetadataExt;
@@ -900,23 +912,7 @@ fn capture_drops_root_and_writes_private_files() {
         &json,
         &["--user", "nobody", "--events", events.to_str().unwrap()],
     );
-    let pid = child.id();
-    assert_eq!(
-        proc_status(pid, "Uid").as_deref(),
-        Some("65534 65534 65534 65534")
-    );
-    assert_eq!(
-        proc_status(pid, "Gid").as_deref(),
-        Some("65534 65534 65534 65534")
-    );
-    assert_eq!(
-        proc_status(pid, "CapEff").as_deref(),
-        Some("0000000000000000")
-    );
-    assert_eq!(
-        proc_status(pid, "CapPrm").as_deref(),
-        Some("0000000000000000")
-    );
+    assert_runs_as_nobody(child.id());
     let (sent, _) = replay(&v, &[&pcap], &[]);
     let live = stop_capture(child, &json, sent, libc::SIGTERM);
     assert_eq!(live["capture"]["packets"].as_u64(), Some(sent));
@@ -997,19 +993,7 @@ fn capture_drops_root_and_writes_private_files() {
     };
     // (The first snapshot: the interface is open.)
     assert!(wait_until(Duration::from_secs(20), || capjson.exists()));
-    let pid = child.id();
-    assert_eq!(
-        proc_status(pid, "Uid").as_deref(),
-        Some("65534 65534 65534 65534")
-    );
-    assert_eq!(
-        proc_status(pid, "CapEff").as_deref(),
-        Some("0000000000000000")
-    );
-    assert_eq!(
-        proc_status(pid, "CapPrm").as_deref(),
-        Some("0000000000000000")
-    );
+    assert_runs_as_nobody(child.id());
     replay(&v, &[&pcap], &[]);
     let o = child
         .wait_with_output()
