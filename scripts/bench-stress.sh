@@ -46,8 +46,8 @@ print(f"\nattack mix, scale {scale}, {runs} runs per line (median wall time, lar
       f"{os.cpu_count()} cores\n")
 print("| traffic | packets | MB | --max-memory | threads | time (s) | packets/s | vs floor "
       "| peak RSS (MB) | RSS / budget | evicted | reassembly dropped | DNS names forgotten "
-      "| QUIC skipped | untracked host flows |")
-print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+      "| QUIC skipped | untracked host flows | datagrams given up |")
+print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for kind in ["all", "syn", "hello", "dns", "quic", "frag"]:
     f = f"{out}/attack-{scale}-{kind}.pcap"
     packets = json.load(open(f + ".truth.json"))["packets"]
@@ -67,5 +67,5 @@ for kind in ["all", "syn", "hello", "dns", "quic", "frag"]:
                   f"| {packets / wall / 1e6:.2f} M | {wall / floor:.0f}x | {rss / 1e6:.0f} "
                   f"| {rss / budget:.0%} | {l['evicted_flows']:,} | {l['reassembly_dropped']:,} "
                   f"| {l['dns_cache_evictions']:,} | {l['quic_decryptions_skipped']:,} "
-                  f"| {l['untracked_host_flows']:,} |", flush=True)
+                  f"| {l['untracked_host_flows']:,} | {l['defrag_dropped']:,} |", flush=True)
 PY
