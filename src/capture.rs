@@ -240,6 +240,7 @@ pub fn run(
     // A period's aggregator writes no events (the run's does).
     let period_opts = AggOptions {
         events: None,
+        clickhouse: None,
         distributions: false,
         ..agg_opts.clone()
     };
@@ -359,8 +360,10 @@ pub fn run(
             }
             let now = Instant::now();
             if now >= next_flush {
-                // Events and facts reach their files within a second.
+                // Events and facts reach their files within a second, and
+                // flow rows ClickHouse.
                 let _ = agg.finish_events();
+                agg.flush_clickhouse(Duration::from_secs(1));
                 engine.flush_facts();
                 next_flush = now + Duration::from_secs(1);
             }

@@ -5,6 +5,7 @@
 //! [`engine`] → extractors in [`proto`] → [`signatures`] → [`report`].
 
 pub mod capture;
+pub mod clickhouse;
 pub mod decode;
 pub mod dedup;
 pub mod defrag;

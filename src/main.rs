@@ -50,6 +50,11 @@ enum Cmd {
         #[command(subcommand)]
         cmd: SigCmd,
     },
+    /// ClickHouse: the SQL of the tables `--clickhouse` fills.
+    Clickhouse {
+        #[command(subcommand)]
+        cmd: ChCmd,
+    },
 }
 
 #[derive(Args)]
@@ -236,6 +241,36 @@ struct AnalysisArgs {
     /// Language of the terminal and HTML reports: en or fr (JSON, CSV and events do not change).
     #[arg(long, value_enum, default_value_t = LangArg::En)]
     lang: LangArg,
+    /// Also insert the AI flows and per-minute host × service totals into ClickHouse, at this
+    /// HTTP interface URL (http://host:8123); the password comes from LANTERNE_CLICKHOUSE_PASSWORD
+    /// or --clickhouse-password-file.
+    #[arg(long, value_name = "URL")]
+    clickhouse: Option<String>,
+    /// ClickHouse database (created with its tables if missing).
+    #[arg(long, value_name = "NAME", default_value = "lanterne")]
+    clickhouse_database: String,
+    /// Prefix of the ClickHouse table names.
+    #[arg(long, value_name = "PREFIX", default_value = "")]
+    clickhouse_table_prefix: String,
+    /// ClickHouse user (default: the URL's, or "default").
+    #[arg(long, value_name = "NAME")]
+    clickhouse_user: Option<String>,
+    /// File holding the ClickHouse password.
+    #[arg(long, value_name = "FILE")]
+    clickhouse_password_file: Option<PathBuf>,
+    /// Where batches ClickHouse did not take wait (default: lanterne-spool-SENSOR in the
+    /// temporary directory); sent again when it answers, by this run or the next.
+    #[arg(long, value_name = "DIR")]
+    clickhouse_spool: Option<PathBuf>,
+    /// Most megabytes the spool may hold (beyond, rows are counted as lost).
+    #[arg(long, value_name = "MB", default_value_t = 512)]
+    clickhouse_spool_mb: u64,
+    /// At the end of the run, how long to keep trying to empty the spool.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    clickhouse_wait: u64,
+    /// Name of this sensor in ClickHouse rows (default: the host name).
+    #[arg(long, value_name = "NAME")]
+    sensor: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -265,6 +300,23 @@ enum Format {
     Table,
     Json,
     Csv,
+}
+
+#[derive(Subcommand)]
+enum ChCmd {
+    /// Print the CREATE statements (MergeTree tables; with --cluster, local tables on every
+    /// node and Distributed tables over them). ClickHouse 18.16 (Debian 12) and later.
+    Schema {
+        #[arg(long, value_name = "NAME", default_value = "lanterne")]
+        database: String,
+        #[arg(long, value_name = "PREFIX", default_value = "")]
+        table_prefix: String,
+        /// Cluster name (from the servers' remote_servers configuration).
+        #[arg(long, value_name = "NAME")]
+        cluster: Option<String>,
+    },
+    /// Print the queries shipped for audits and dashboards (contrib/clickhouse/queries.sql).
+    Queries,
 }
 
 #[derive(Subcommand)]
@@ -322,6 +374,7 @@ fn main() -> ExitCode {
         Cmd::Capture(a) => cmd_capture(*a),
         Cmd::Report(a) => cmd_report(a),
         Cmd::Signatures { cmd } => cmd_signatures(cmd),
+        Cmd::Clickhouse { cmd } => cmd_clickhouse(cmd),
     };
     match res {
         Ok(code) => ExitCode::from(code),
@@ -442,6 +495,10 @@ struct Prepared {
     facts_out: Option<Box<dyn Write + Send>>,
     /// One of --json, --events, --facts writes to stdout (no terminal table).
     stdout_claimed: bool,
+    /// `--clickhouse`: the sender thread (its handle is in `agg_opts`).
+    clickhouse: Option<lanterne::clickhouse::ChWriter>,
+    /// Live capture (ClickHouse batches never block it).
+    live: bool,
 }
 
 /// What `read` and `capture` share, from their options; `threads`: the
@@ -536,7 +593,7 @@ fn prepare(a: &AnalysisArgs, threads: usize, outside: u64) -> Result<Prepared, F
         udp_timeout_ns: a.udp_timeout as i64 * 1_000_000_000,
         dns_grace_ns: a.dns_grace as i64 * 1_000_000_000,
         bucket_ns: a.bucket_seconds as i64 * 1_000_000_000,
-        fingerprints: a.events.is_some(),
+        fingerprints: a.events.is_some() || a.clickhouse.is_some(),
         latency: a.stats,
         hosts: view.clone(),
         ..Config::default()
@@ -551,6 +608,7 @@ fn prepare(a: &AnalysisArgs, threads: usize, outside: u64) -> Result<Prepared, F
         view,
         limits,
         max_hosts: limits.max_hosts,
+        clickhouse: None,
     };
     Ok(Prepared {
         catalog,
@@ -559,6 +617,8 @@ fn prepare(a: &AnalysisArgs, threads: usize, outside: u64) -> Result<Prepared, F
         agg_opts,
         facts_out: None,
         stdout_claimed: to_stdout > 0,
+        clickhouse: None,
+        live: outside > 0,
     })
 }
 
@@ -570,6 +630,14 @@ fn open_streams(a: &AnalysisArgs, p: &mut Prepared) -> Result<(), Fail> {
     for path in [&a.json, &a.csv, &a.html].into_iter().flatten() {
         probe_writable(path)?;
     }
+    if let Some(url) = &a.clickhouse {
+        let (writer, sink) = lanterne::clickhouse::start(
+            clickhouse_config(a, url, p.live)?,
+            std::time::Duration::from_secs(a.clickhouse_wait),
+        );
+        p.agg_opts.clickhouse = Some(sink);
+        p.clickhouse = Some(writer);
+    }
     p.facts_out = a.facts.as_deref().map(open_out).transpose()?;
     p.agg_opts.events = a
         .events
@@ -578,6 +646,80 @@ fn open_streams(a: &AnalysisArgs, p: &mut Prepared) -> Result<(), Fail> {
         .transpose()?
         .map(report::shared_writer);
     Ok(())
+}
+
+/// The ClickHouse settings from the options.
+fn clickhouse_config(
+    a: &AnalysisArgs,
+    url: &str,
+    live: bool,
+) -> Result<lanterne::clickhouse::ChConfig, Fail> {
+    let (addr, url_user) = lanterne::clickhouse::ChConfig::parse_url(url).map_err(Fail::Usage)?;
+    let password = match &a.clickhouse_password_file {
+        Some(f) => Some(
+            std::fs::read_to_string(f)
+                .map_err(|e| {
+                    Fail::Usage(format!("--clickhouse-password-file {}: {e}", f.display()))
+                })?
+                .trim_end()
+                .to_string(),
+        ),
+        None => std::env::var("LANTERNE_CLICKHOUSE_PASSWORD").ok(),
+    };
+    let ident = |s: &str, what: &str| -> Result<(), Fail> {
+        if s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            Ok(())
+        } else {
+            Err(Fail::Usage(format!(
+                "{what} {s:?}: letters, digits and _ only"
+            )))
+        }
+    };
+    ident(&a.clickhouse_database, "--clickhouse-database")?;
+    ident(&a.clickhouse_table_prefix, "--clickhouse-table-prefix")?;
+    let sensor = a.sensor.clone().unwrap_or_else(hostname);
+    let spool = a.clickhouse_spool.clone().unwrap_or_else(|| {
+        let safe: String = sensor
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        std::env::temp_dir().join(format!("lanterne-spool-{safe}"))
+    });
+    Ok(lanterne::clickhouse::ChConfig {
+        addr,
+        url: url.to_string(),
+        database: a.clickhouse_database.clone(),
+        prefix: a.clickhouse_table_prefix.clone(),
+        user: a
+            .clickhouse_user
+            .clone()
+            .or(url_user)
+            .unwrap_or_else(|| "default".into()),
+        password,
+        sensor,
+        spool_dir: spool,
+        spool_cap: a.clickhouse_spool_mb.saturating_mul(1 << 20),
+        live,
+    })
+}
+
+/// This machine's name.
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: gethostname writes at most len bytes into our buffer.
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let n = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    if r == 0 && n > 0 {
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    } else {
+        "sensor".into()
+    }
 }
 
 /// The summary of a run (or of a live snapshot), with the catalog and the
@@ -640,6 +782,7 @@ fn summary_text(summary: &serde_json::Value) -> String {
 fn finish(
     a: &AnalysisArgs,
     p: &Prepared,
+    clickhouse: Option<lanterne::clickhouse::ChWriter>,
     cat: &Catalog,
     policy: &Policy,
     run: pipeline::Analysis,
@@ -661,7 +804,28 @@ fn finish(
     if let Some(e) = agg.finish_events() {
         write_errors.push(format!("--events: {e}"));
     }
-    let summary = summary_of(
+    // Every ClickHouse handle is gone (the last rows go out): the sender
+    // sends what is queued and tries to empty the spool.
+    agg.close_clickhouse();
+    let clickhouse = clickhouse.map(|w| {
+        let cfg = w.cfg.clone();
+        let st = w.finish();
+        let g = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let (lost, kept) = (g(&st.rows_lost), g(&st.rows_in_spool));
+        if lost > 0 {
+            write_errors.push(format!(
+                "clickhouse: {lost} flow rows lost (see the summary)"
+            ));
+        }
+        if kept > 0 {
+            eprintln!(
+                "lanterne: clickhouse: {kept} flow rows wait in {} for the next run",
+                cfg.spool_dir.display()
+            );
+        }
+        st.to_json(&cfg)
+    });
+    let mut summary = summary_of(
         cat,
         &policy.sanctioned,
         policy.file.as_deref(),
@@ -671,6 +835,9 @@ fn finish(
         drops,
         &read_errors,
     );
+    if let Some(c) = clickhouse {
+        summary["clickhouse"] = c;
+    }
     write_errors.extend(write_outputs(
         &summary,
         a.json.as_deref(),
@@ -733,9 +900,12 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         true,
     );
     let elapsed = started.elapsed().as_secs_f64();
+    p.agg_opts.clickhouse = None;
+    let ch = p.clickhouse.take();
     Ok(finish(
         &a.an,
         &p,
+        ch,
         &p.catalog,
         &p.policy,
         run,
@@ -939,6 +1109,8 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
             d.received, d.kernel, d.interface, live.analysis.stats.duplicates
         );
     }
+    p.agg_opts.clickhouse = None;
+    let ch = p.clickhouse.take();
     let (cat, policy) = match &live.reloaded {
         Some((c, pol)) => (&**c, pol),
         None => (&p.catalog, &p.policy),
@@ -946,6 +1118,7 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
     Ok(finish(
         &a.an,
         &p,
+        ch,
         cat,
         policy,
         live.analysis,
@@ -974,6 +1147,26 @@ fn period_file(path: &str, start: i64, period_ns: i64) -> String {
         None => format!("{stem}.{label}"),
     };
     p.with_file_name(name).display().to_string()
+}
+
+fn cmd_clickhouse(cmd: ChCmd) -> Result<u8, Fail> {
+    match cmd {
+        ChCmd::Schema {
+            database,
+            table_prefix,
+            cluster,
+        } => {
+            let ok = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !ok(&database) || !ok(&table_prefix) || !cluster.as_deref().map_or(true, ok) {
+                return Err(Fail::Usage("names: letters, digits and _ only".into()));
+            }
+            for stmt in lanterne::clickhouse::schema(&database, &table_prefix, cluster.as_deref()) {
+                println!("{stmt};\n");
+            }
+        }
+        ChCmd::Queries => print!("{}", lanterne::clickhouse::QUERIES),
+    }
+    Ok(0)
 }
 
 fn cmd_report(a: ReportArgs) -> Result<u8, Fail> {

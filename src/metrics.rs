@@ -260,6 +260,29 @@ pub fn render(t: &Tick<'_>, per_host: bool) -> String {
     ] {
         let _ = writeln!(o, "lanterne_limit_hits_total{{limit=\"{limit}\"}} {n}");
     }
+    if let Some(ch) = t.agg.clickhouse_stats() {
+        family(
+            &mut o,
+            "lanterne_clickhouse_rows_total",
+            "counter",
+            "Flow rows for ClickHouse: sent (first time or from the spool), spooled (ClickHouse did not take them then), lost (spool full).",
+        );
+        let g = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        for (state, n) in [
+            ("sent", g(&ch.rows_sent)),
+            ("spooled", g(&ch.rows_spooled)),
+            ("lost", g(&ch.rows_lost)),
+        ] {
+            let _ = writeln!(o, "lanterne_clickhouse_rows_total{{state=\"{state}\"}} {n}");
+        }
+        family(
+            &mut o,
+            "lanterne_clickhouse_spool_rows",
+            "gauge",
+            "Flow rows waiting in the spool for ClickHouse.",
+        );
+        let _ = writeln!(o, "lanterne_clickhouse_spool_rows {}", g(&ch.rows_in_spool));
+    }
     family(
         &mut o,
         "lanterne_max_memory_bytes",

@@ -164,6 +164,8 @@ pub struct AggOptions {
     /// Internal hosts (or groups) counted one by one at most; the flows of
     /// hosts beyond count for their services only (`untracked_host_flows`).
     pub max_hosts: usize,
+    /// `--clickhouse`: where AI flows go as rows (each aggregator clones it).
+    pub clickhouse: Option<crate::clickhouse::ChSink>,
 }
 
 /// [`DEFAULT_INTERNAL`] parsed.
@@ -186,6 +188,7 @@ impl Default for AggOptions {
             view: HostView::default(),
             limits: Limits::default(),
             max_hosts: Limits::default().max_hosts,
+            clickhouse: None,
         }
     }
 }
@@ -225,6 +228,7 @@ pub struct Aggregator {
     /// that uses an AI service (entries of hosts gone or since using one are
     /// skipped).
     plain_hosts: std::collections::VecDeque<IpAddr>,
+    clickhouse: Option<crate::clickhouse::ChSink>,
 }
 
 /// Flow durations (µs) and sizes (IP bytes, both directions), all flows.
@@ -274,6 +278,7 @@ impl Aggregator {
             max_hosts: opts.max_hosts.max(1),
             untracked_host_flows: 0,
             plain_hosts: Default::default(),
+            clickhouse: opts.clickhouse,
         }
     }
 
@@ -290,8 +295,27 @@ impl Aggregator {
             distributions: None,
             view: self.view.clone(),
             plain_hosts: self.plain_hosts.clone(),
+            clickhouse: None,
             ..*self
         }
+    }
+
+    /// Hands the ClickHouse rows over if the batch is older than `age`
+    /// (live capture, every second).
+    pub fn flush_clickhouse(&mut self, age: std::time::Duration) {
+        if let Some(c) = self.clickhouse.as_mut() {
+            c.flush_older(age);
+        }
+    }
+
+    /// The ClickHouse sink's counters, if there is one.
+    pub fn clickhouse_stats(&self) -> Option<&crate::clickhouse::ChStats> {
+        self.clickhouse.as_ref().map(|c| &*c.stats)
+    }
+
+    /// Gives up the ClickHouse handle (its last rows go out).
+    pub fn close_clickhouse(&mut self) {
+        self.clickhouse = None;
     }
 
     /// Room for one more host, if the cap allows or a host without AI use
@@ -566,6 +590,37 @@ impl FlowSink for Aggregator {
         }
         let internal = self.is_internal(&r.client);
         self.write_event(&r, cat, internal);
+        if let (Some(ch), Some(sid)) = (self.clickhouse.as_mut(), r.service) {
+            let svc = cat.service(sid);
+            let (client, server) = (self.view.label(r.client), self.view.show(r.server));
+            let name = r
+                .server_name
+                .as_deref()
+                .map(|n| self.view.show_name(n))
+                .unwrap_or_default();
+            ch.flow(&crate::clickhouse::FlowRow {
+                ts_start_ns: r.ts_start,
+                ts_end_ns: r.ts_end,
+                client: &client,
+                server: &server,
+                client_port: r.client_port,
+                server_port: r.server_port,
+                transport: transport(r.proto),
+                server_name: &name,
+                via: r.via.map_or("", |v| v.as_str()),
+                service: &svc.id,
+                vendor: &svc.vendor,
+                category: &svc.category,
+                bytes_up: r.bytes_up,
+                bytes_down: r.bytes_down,
+                packets_up: r.packets_up,
+                packets_down: r.packets_down,
+                ech: r.ech,
+                alpn: &r.alpn,
+                ja4: r.ja4.as_deref().unwrap_or(""),
+                internal,
+            });
+        }
         if !internal {
             self.flows_external += 1;
             return;

@@ -1004,7 +1004,7 @@ fn capture_drops_root_and_writes_private_files() {
 }
 
 /// The attack mix of tests/stress.rs replayed on a live interface under
-/// `--max-memory 160M` with 16 MiB kernel rings: the whole process (its
+/// `--max-memory 192M` with 32 MiB kernel rings: the whole process (its
 /// capture buffers included) stays within the budget, every cap reports
 /// its work and the real ChatGPT connections in between are reported.
 #[test]
@@ -1019,11 +1019,12 @@ fn live_capture_under_attack_stays_within_max_memory() {
     let child = start_capture(
         &[&v.near[0]],
         &json,
-        &["--max-memory", "160M", "--buffer-mb", "16"],
+        &["--max-memory", "192M", "--buffer-mb", "32"],
     );
     let pid = child.id() as libc::pid_t;
-    // At a rate the capture keeps up with, so that nothing is dropped.
-    let (sent, rate) = replay(&v, &[&pcap], &["--pps", "40000"]);
+    // At a rate the capture keeps up with (a debug build, on a busy
+    // machine), so that nothing is dropped.
+    let (sent, rate) = replay(&v, &[&pcap], &["--pps", "25000"]);
     assert_eq!(sent, truth.packets);
     wait_until(Duration::from_secs(30), || {
         snapshot(&json).is_some_and(|j| j["capture"]["packets"].as_u64() >= Some(sent))
@@ -1051,7 +1052,7 @@ fn live_capture_under_attack_stays_within_max_memory() {
     assert_eq!(c["packets"].as_u64(), Some(truth.packets));
     assert_eq!(c["flows"].as_u64(), Some(truth.flows));
     let l = &c["limits"];
-    assert_eq!(l["max_memory"].as_u64(), Some(160 << 20));
+    assert_eq!(l["max_memory"].as_u64(), Some(192 << 20));
     for k in [
         "evicted_flows",
         "dns_cache_evictions",
@@ -1061,5 +1062,5 @@ fn live_capture_under_attack_stays_within_max_memory() {
     }
     let chatgpt = service(&s, "chatgpt").expect("chatgpt");
     assert_eq!(chatgpt["flows"].as_u64(), Some(6));
-    assert!(rss <= 160 << 20, "peak RSS {} MiB over 160 MiB", rss >> 20);
+    assert!(rss <= 192 << 20, "peak RSS {} MiB over 192 MiB", rss >> 20);
 }

@@ -1,0 +1,488 @@
+//! `--clickhouse` against a real ClickHouse server (Debian's
+//! `clickhouse-server`, 18.16, started here on loopback with its own
+//! configuration): the SQL totals equal the summary of the same run, a
+//! server stopped in the middle of a run loses and doubles nothing, two
+//! sensors add up in the shipped fleet query, and the cluster schema
+//! (Distributed tables) works.
+//!
+//! `.ci/run` installs the server and sets LANTERNE_CLICKHOUSE_TESTS=1: the
+//! tests must run there. Elsewhere, without the server, they print SKIPPED.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+/// One test at a time: each starts its own server.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+const PASSWORD: &str = "lantern-test-pw";
+
+struct ClickHouse {
+    dir: PathBuf,
+    http: u16,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn server_binary() -> Option<&'static str> {
+    ["/usr/sbin/clickhouse-server", "/usr/bin/clickhouse-server"]
+        .into_iter()
+        .find(|p| Path::new(p).exists())
+}
+
+impl ClickHouse {
+    /// A server in `dir`, or None (SKIPPED) where none is installed.
+    fn start(dir: &Path) -> Option<ClickHouse> {
+        let Some(_) = server_binary() else {
+            if std::env::var("LANTERNE_CLICKHOUSE_TESTS").is_ok_and(|v| v == "1") {
+                panic!("LANTERNE_CLICKHOUSE_TESTS=1 but clickhouse-server is not installed");
+            }
+            eprintln!("SKIPPED: clickhouse-server is not installed");
+            return None;
+        };
+        let (http, tcp) = (free_port(), free_port());
+        let d = dir.display();
+        std::fs::write(
+            dir.join("config.xml"),
+            format!(
+                r#"<?xml version="1.0"?>
+<yandex>
+    <logger><level>warning</level><log>{d}/server.log</log><errorlog>{d}/error.log</errorlog></logger>
+    <http_port>{http}</http_port>
+    <tcp_port>{tcp}</tcp_port>
+    <listen_host>127.0.0.1</listen_host>
+    <path>{d}/data/</path>
+    <tmp_path>{d}/tmp/</tmp_path>
+    <users_config>{d}/users.xml</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <mark_cache_size>5368709</mark_cache_size>
+    <remote_servers>
+        <fleet><shard><replica><host>127.0.0.1</host><port>{tcp}</port></replica></shard></fleet>
+    </remote_servers>
+</yandex>
+"#
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("users.xml"),
+            format!(
+                r#"<?xml version="1.0"?>
+<yandex>
+    <profiles><default></default></profiles>
+    <users>
+        <default><password></password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></default>
+        <sensor><password>{PASSWORD}</password><networks><ip>127.0.0.1</ip></networks><profile>default</profile><quota>default</quota></sensor>
+    </users>
+    <quotas><default></default></quotas>
+</yandex>
+"#
+            ),
+        )
+        .unwrap();
+        let mut ch = ClickHouse {
+            dir: dir.to_path_buf(),
+            http,
+            child: None,
+        };
+        ch.run();
+        Some(ch)
+    }
+
+    /// Starts the server (again) and waits until it answers.
+    fn run(&mut self) {
+        let child = Command::new(server_binary().unwrap())
+            .arg(format!(
+                "--config-file={}",
+                self.dir.join("config.xml").display()
+            ))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start clickhouse-server");
+        self.child = Some(child);
+        let t0 = Instant::now();
+        while self.query("SELECT 1").as_deref() != Ok("1\n") {
+            assert!(
+                t0.elapsed() < Duration::from_secs(60),
+                "clickhouse-server does not answer: {:?}",
+                std::fs::read_to_string(self.dir.join("error.log"))
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the server (SIGKILL: as a crash or a power cut would).
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://sensor@127.0.0.1:{}", self.http)
+    }
+
+    /// Runs `sql` as the default user; the answer (TabSeparated).
+    fn query(&self, sql: &str) -> Result<String, String> {
+        let mut s =
+            std::net::TcpStream::connect(("127.0.0.1", self.http)).map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        let req = format!(
+            "POST / HTTP/1.0\r\nHost: x\r\nContent-Length: {}\r\n\r\n{sql}",
+            sql.len()
+        );
+        s.write_all(req.as_bytes()).map_err(|e| e.to_string())?;
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut s, &mut out).map_err(|e| e.to_string())?;
+        let (head, body) = out.split_once("\r\n\r\n").ok_or("no HTTP answer")?;
+        if head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200") {
+            Ok(body.to_string())
+        } else {
+            Err(format!("{sql}: {body}"))
+        }
+    }
+
+    fn q(&self, sql: &str) -> String {
+        self.query(sql).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+impl Drop for ClickHouse {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A query of contrib/clickhouse/queries.sql, by name, for database `db`.
+fn shipped(name: &str, db: &str) -> String {
+    let text = lanterne::clickhouse::QUERIES;
+    let block = text
+        .split(&format!("-- name: {name}\n"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no query {name}"));
+    let sql: Vec<&str> = block
+        .lines()
+        .take_while(|l| !l.starts_with("-- name:"))
+        .filter(|l| !l.starts_with("--"))
+        .collect();
+    sql.join("\n")
+        .trim()
+        .trim_end_matches(';')
+        .replace("lanterne.", &format!("{db}."))
+}
+
+/// service → (flows, bytes up, bytes down) of a summary.
+fn summary_services(s: &Value) -> Vec<(String, u64, u64, u64)> {
+    let mut v: Vec<_> = s["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["id"].as_str().unwrap().to_string(),
+                x["flows"].as_u64().unwrap(),
+                x["bytes_up"].as_u64().unwrap(),
+                x["bytes_down"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The same from TabSeparated rows `service flows up down` (extra columns
+/// `skip` after the service are left out).
+fn sql_services(tsv: &str, skip: usize) -> Vec<(String, u64, u64, u64)> {
+    let mut v: Vec<_> = tsv
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let n = |i: usize| f[i + skip].parse::<u64>().unwrap();
+            (f[0].to_string(), n(1), n(2), n(3))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+fn per_service(ch: &ClickHouse, db: &str, sensor: &str) -> Vec<(String, u64, u64, u64)> {
+    sql_services(
+        &ch.q(&format!(
+            "SELECT service, count(), sum(bytes_up), sum(bytes_down) FROM {db}.flows FINAL \
+             WHERE internal = 1 AND sensor = '{sensor}' GROUP BY service"
+        )),
+        0,
+    )
+}
+
+fn per_service_minutes(ch: &ClickHouse, db: &str, sensor: &str) -> Vec<(String, u64, u64, u64)> {
+    sql_services(
+        &ch.q(&format!(
+            "SELECT service, sum(flows), sum(bytes_up), sum(bytes_down) \
+             FROM {db}.host_service_minutes FINAL WHERE sensor = '{sensor}' GROUP BY service"
+        )),
+        0,
+    )
+}
+
+fn read_into(ch: &ClickHouse, pcap: &Path, dir: &Path, sensor: &str, extra: &[&str]) -> Value {
+    let json = dir.join(format!("{sensor}.json"));
+    let o = Command::new(bin())
+        .args(["read", "-q"])
+        .arg(pcap)
+        .args(["--clickhouse", &ch.url(), "--sensor", sensor, "--json"])
+        .arg(&json)
+        .args(["--clickhouse-spool"])
+        .arg(dir.join(format!("spool-{sensor}")))
+        .args(extra)
+        .env("LANTERNE_CLICKHOUSE_PASSWORD", PASSWORD)
+        .output()
+        .unwrap();
+    assert_exit(&o, 0);
+    read_json(&json)
+}
+
+fn traffic(dir: &Path, name: &str, seed: &str) -> Option<PathBuf> {
+    generate(
+        dir,
+        name,
+        &[
+            "--flows",
+            "3000",
+            "--seed",
+            seed,
+            "--duration",
+            "120",
+            "--modern",
+        ],
+    )
+}
+
+/// The SQL totals of a run equal its summary, per service, in both tables;
+/// a batch inserted again (a retry after a lost acknowledgement) does not
+/// count twice.
+#[test]
+fn sql_totals_equal_the_summary_and_retries_count_once() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = scratch("ch-totals");
+    let Some(ch) = ClickHouse::start(&dir) else {
+        return;
+    };
+    let Some(pcap) = traffic(&dir, "t.pcap", "21") else {
+        return;
+    };
+    let s = read_into(&ch, &pcap, &dir, "site-a", &["--threads", "2"]);
+    let want = summary_services(&s);
+    assert!(want.len() >= 5, "{want:?}");
+    assert_eq!(per_service(&ch, "lanterne", "site-a"), want);
+    assert_eq!(per_service_minutes(&ch, "lanterne", "site-a"), want);
+    let c = &s["clickhouse"];
+    assert_eq!(
+        (c["rows_lost"].as_u64(), c["rows_in_spool"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(c["sensor"], "site-a");
+    // Every AI flow went (external clients included, flagged).
+    let rows = ch.q("SELECT count() FROM lanterne.flows FINAL WHERE sensor = 'site-a'");
+    assert_eq!(rows.trim().parse::<u64>().ok(), c["rows_sent"].as_u64());
+    // A batch sent twice: same ids, counted once.
+    let again = ch.q(
+        "SELECT * FROM lanterne.flows WHERE sensor = 'site-a' AND batch_id = \
+         (SELECT min(batch_id) FROM lanterne.flows WHERE sensor = 'site-a') FORMAT JSONEachRow",
+    );
+    assert!(!again.is_empty());
+    ch.q(&format!(
+        "INSERT INTO lanterne.flows FORMAT JSONEachRow\n{again}"
+    ));
+    let raw = ch.q("SELECT count() FROM lanterne.flows WHERE sensor = 'site-a'");
+    assert!(raw.trim().parse::<u64>().unwrap() > rows.trim().parse::<u64>().unwrap());
+    assert_eq!(per_service(&ch, "lanterne", "site-a"), want);
+}
+
+/// ClickHouse killed in the middle of a run and started again: the batches
+/// it missed wait in the spool and go when it is back; the totals still
+/// equal the summary and the spool ends empty.
+#[test]
+fn a_server_down_in_the_middle_loses_and_doubles_nothing() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = scratch("ch-fault");
+    let Some(mut ch) = ClickHouse::start(&dir) else {
+        return;
+    };
+    let Some(pcap) = traffic(&dir, "f.pcap", "22") else {
+        return;
+    };
+    let bytes = std::fs::read(&pcap).unwrap();
+    let json = dir.join("f.json");
+    let spool = dir.join("spool");
+    let mut child = Command::new(bin())
+        .args(["read", "-q", "-", "--threads", "1", "--sensor", "site-f"])
+        .args([
+            "--clickhouse",
+            &ch.url(),
+            "--clickhouse-wait",
+            "120",
+            "--json",
+        ])
+        .arg(&json)
+        .arg("--clickhouse-spool")
+        .arg(&spool)
+        .env("LANTERNE_CLICKHOUSE_PASSWORD", PASSWORD)
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    // The capture in six parts, 1.5 s apart (batches go out every second);
+    // the server is down during parts 3 and 4.
+    let part = bytes.len() / 6 + 1;
+    for (i, chunk) in bytes.chunks(part).enumerate() {
+        if i == 2 {
+            ch.stop();
+        }
+        if i == 4 {
+            ch.run();
+        }
+        stdin.write_all(chunk).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+    }
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_exit(&o, 0);
+    let s = read_json(&json);
+    let c = &s["clickhouse"];
+    assert!(
+        c["rows_spooled"].as_u64() > Some(0),
+        "the fault was not seen: {c}"
+    );
+    assert_eq!(c["rows_resent"], c["rows_spooled"]);
+    assert_eq!(
+        (c["rows_lost"].as_u64(), c["rows_in_spool"].as_u64()),
+        (Some(0), Some(0))
+    );
+    assert_eq!(
+        std::fs::read_dir(&spool).unwrap().count(),
+        0,
+        "spool not empty"
+    );
+    let want = summary_services(&s);
+    assert_eq!(per_service(&ch, "lanterne", "site-f"), want);
+    assert_eq!(per_service_minutes(&ch, "lanterne", "site-f"), want);
+}
+
+/// Two sensors in one database: the shipped fleet query gives the totals
+/// of the merged summaries (`lanterne report`).
+#[test]
+fn two_sensors_add_up_in_the_fleet_query() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = scratch("ch-fleet");
+    let Some(ch) = ClickHouse::start(&dir) else {
+        return;
+    };
+    let (Some(a), Some(b)) = (traffic(&dir, "a.pcap", "31"), traffic(&dir, "b.pcap", "32")) else {
+        return;
+    };
+    read_into(&ch, &a, &dir, "paris", &[]);
+    read_into(&ch, &b, &dir, "lyon", &[]);
+    let merged = dir.join("merged.json");
+    let o = run(&[
+        "report",
+        dir.join("paris.json").to_str().unwrap(),
+        dir.join("lyon.json").to_str().unwrap(),
+        "--json",
+        merged.to_str().unwrap(),
+    ]);
+    assert_exit(&o, 0);
+    // fleet_services: service, vendor, hosts, flows, bytes_up, bytes_down.
+    let fleet = ch.q(&shipped("fleet_services", "lanterne"));
+    let rows: Vec<(String, u64, u64, u64)> = {
+        let mut v: Vec<_> = fleet
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                let n = |i: usize| f[i].parse::<u64>().unwrap();
+                (f[0].to_string(), n(3), n(4), n(5))
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(rows, summary_services(&read_json(&merged)));
+    // The other shipped queries run.
+    for q in [
+        "services_per_day_and_sensor",
+        "top_hosts_by_upload",
+        "new_services_this_week",
+        "upload_per_minute",
+    ] {
+        ch.q(&shipped(q, "lanterne"));
+    }
+    let sensors = ch.q("SELECT DISTINCT sensor FROM lanterne.flows ORDER BY sensor");
+    assert_eq!(sensors, "lyon\nparis\n");
+}
+
+/// The cluster variant of `lanterne clickhouse schema`: local tables and
+/// Distributed tables over them (a one-shard cluster here); the sensor
+/// inserts through the Distributed tables and the totals still match.
+#[test]
+fn cluster_schema_with_distributed_tables() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let dir = scratch("ch-cluster");
+    let Some(ch) = ClickHouse::start(&dir) else {
+        return;
+    };
+    let Some(pcap) = traffic(&dir, "c.pcap", "41") else {
+        return;
+    };
+    let o = run(&[
+        "clickhouse",
+        "schema",
+        "--database",
+        "fleetdb",
+        "--cluster",
+        "fleet",
+    ]);
+    assert_exit(&o, 0);
+    let sql = String::from_utf8(o.stdout).unwrap();
+    for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        ch.q(stmt);
+    }
+    let engine =
+        ch.q("SELECT engine FROM system.tables WHERE database = 'fleetdb' AND name = 'flows'");
+    assert_eq!(engine, "Distributed\n");
+    let s = read_into(
+        &ch,
+        &pcap,
+        &dir,
+        "site-c",
+        &["--clickhouse-database", "fleetdb"],
+    );
+    let want = summary_services(&s);
+    // (Distributed inserts reach the shard in the background.)
+    let t0 = Instant::now();
+    while per_service(&ch, "fleetdb", "site-c") != want {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{:?}",
+            per_service(&ch, "fleetdb", "site-c")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(per_service_minutes(&ch, "fleetdb", "site-c"), want);
+}
