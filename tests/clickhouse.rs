@@ -435,6 +435,49 @@ fn two_sensors_add_up_in_the_fleet_query() {
     }
     let sensors = ch.q("SELECT DISTINCT sensor FROM lanterne.flows ORDER BY sensor");
     assert_eq!(sensors, "lyon\nparis\n");
+    // The Grafana dashboard's queries run, with the plugin's macros and the
+    // sensor variable expanded as Grafana would; its services panel gives
+    // the fleet totals.
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana/lanterne-clickhouse.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let expand = |sql: &str| {
+        let mut out = sql.replace("${sensor:singlequote}", "'paris','lyon'");
+        while let Some(at) = out.find("$__timeFilter(") {
+            let end = at + out[at..].find(')').unwrap();
+            let col = &out[at + "$__timeFilter(".len()..end];
+            let cond = format!("{col} >= toDateTime(0) AND {col} <= toDateTime(4000000000)");
+            out.replace_range(at..=end, &cond);
+        }
+        out
+    };
+    let mut ran = 0;
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().unwrap() {
+            let sql = expand(t["rawSql"].as_str().unwrap());
+            let out = ch.q(&sql);
+            if p["title"] == "AI services" {
+                let mut v: Vec<_> = out
+                    .lines()
+                    .map(|l| {
+                        let f: Vec<&str> = l.split('\t').collect();
+                        let n = |i: usize| f[i].parse::<u64>().unwrap();
+                        (f[0].to_string(), n(3), n(4), n(5))
+                    })
+                    .collect();
+                v.sort();
+                assert_eq!(v, rows);
+            }
+            ran += 1;
+        }
+    }
+    assert_eq!(ran, 5);
+    let var = dash["templating"]["list"][1]["query"].as_str().unwrap();
+    assert_eq!(ch.q(var), "lyon\nparis\n");
 }
 
 /// The cluster variant of `lanterne clickhouse schema`: local tables and
@@ -485,4 +528,127 @@ fn cluster_schema_with_distributed_tables() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(per_service_minutes(&ch, "fleetdb", "site-c"), want);
+}
+
+/// Live capture into ClickHouse (on the loopback interface, traffic
+/// replayed with tcpreplay, the server's own traffic filtered out): the
+/// SQL totals equal the final summary, and the metrics endpoint counts the
+/// rows sent.
+#[test]
+fn live_capture_fills_clickhouse() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root || Command::new("tcpreplay").arg("-V").output().is_err() {
+        if std::env::var("LANTERNE_CLICKHOUSE_TESTS").is_ok_and(|v| v == "1") {
+            panic!("LANTERNE_CLICKHOUSE_TESTS=1 but not root or no tcpreplay");
+        }
+        eprintln!("SKIPPED: live capture needs root and tcpreplay");
+        return;
+    }
+    let dir = scratch("ch-live");
+    let Some(ch) = ClickHouse::start(&dir) else {
+        return;
+    };
+    let Some(pcap) = generate(
+        &dir,
+        "l.pcap",
+        &["--flows", "1500", "--seed", "51", "--duration", "20"],
+    ) else {
+        return;
+    };
+    let json = dir.join("live.json");
+    let mport = free_port();
+    let metrics = format!("127.0.0.1:{mport}");
+    /// Kills the capture if the test fails half-way.
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = Command::new(bin())
+        .args(["capture", "-i", "lo", "-q", "--bpf", "not host 127.0.0.1"])
+        .args(["--clickhouse", &ch.url(), "--sensor", "live"])
+        .arg("--clickhouse-spool")
+        .arg(dir.join("spool"))
+        .args(["--metrics", &metrics, "--interval", "0.2", "--json"])
+        .arg(&json)
+        .args([
+            "--tcp-timeout",
+            "2",
+            "--udp-timeout",
+            "2",
+            "--dedup-ms",
+            "0",
+        ])
+        .env("LANTERNE_CLICKHOUSE_PASSWORD", PASSWORD)
+        .stderr(Stdio::null())
+        .spawn()
+        .map(Kill)
+        .unwrap();
+    let t0 = Instant::now();
+    while !json.exists() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no snapshot from the capture"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = Command::new("tcpreplay")
+        .args(["-i", "lo", "--pps", "20000"])
+        .arg(&pcap)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let sent: u64 = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Successful packets:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("tcpreplay's count");
+    let seen = |j: &Value| j["capture"]["packets"].as_u64().unwrap_or(0);
+    let t0 = Instant::now();
+    while std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+        .map_or(0, |j| seen(&j))
+        < sent
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the capture did not see every packet"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Flows ended by their (short) timeouts reach ClickHouse while the
+    // capture runs: the metrics say so.
+    let sent_rows = || {
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", mport)).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").ok()?;
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut s, &mut out).ok()?;
+        out.lines()
+            .find_map(|l| l.strip_prefix("lanterne_clickhouse_rows_total{state=\"sent\"} "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
+    let t0 = Instant::now();
+    while sent_rows().unwrap_or(0) == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no rows sent while capturing"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) };
+    let status = child.0.wait().unwrap();
+    assert!(status.success());
+    let s = read_json(&json);
+    assert_eq!(s["capture"]["packets"].as_u64(), Some(sent));
+    assert_eq!(s["clickhouse"]["rows_lost"], 0);
+    let want = summary_services(&s);
+    assert!(!want.is_empty());
+    assert_eq!(per_service(&ch, "lanterne", "live"), want);
+    assert_eq!(per_service_minutes(&ch, "lanterne", "live"), want);
 }
