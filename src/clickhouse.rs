@@ -34,20 +34,24 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-/// Rows per batch at most.
-pub const BATCH_ROWS: usize = 10_000;
+/// Rows per batch at most (a batch is about 3 MB of JSON).
+pub const BATCH_ROWS: usize = 5_000;
 /// A batch goes out when it is this old, full or not (the rows of a slow
 /// read or a quiet capture do not wait for the end).
 pub const BATCH_AGE: Duration = Duration::from_secs(1);
 /// Batches waiting for the sender at most.
-const CHANNEL_BATCHES: usize = 64;
+pub const CHANNEL_BATCHES: usize = 16;
+/// Memory the sink may hold outside the analysis tables: the batches
+/// queued, one being filled per worker and one being sent (`--max-memory`
+/// sets it aside).
+pub const MEMORY: u64 = (CHANNEL_BATCHES as u64 + 4) * BATCH_ROWS as u64 * 700;
 /// Network timeouts of one request.
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// How often the spool is tried again while ClickHouse does not answer.
 const RETRY_EVERY: Duration = Duration::from_secs(2);
 
 /// Where and how to insert.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ChConfig {
     /// `host:port` of the HTTP interface.
     pub addr: String,
@@ -65,12 +69,39 @@ pub struct ChConfig {
     pub live: bool,
 }
 
+impl std::fmt::Debug for ChConfig {
+    /// (Without the password.)
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChConfig")
+            .field("addr", &self.addr)
+            .field("database", &self.database)
+            .field("prefix", &self.prefix)
+            .field("user", &self.user)
+            .field("sensor", &self.sensor)
+            .field("spool_dir", &self.spool_dir)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A name ClickHouse takes unquoted: a letter or _, then letters, digits, _.
+pub fn is_identifier(s: &str) -> bool {
+    let mut b = s.bytes();
+    b.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
 impl ChConfig {
     /// Parses `http://[user@]host[:port][/]`.
     pub fn parse_url(url: &str) -> Result<(String, Option<String>), String> {
         let rest = url
             .strip_prefix("http://")
             .ok_or_else(|| format!("--clickhouse {url:?}: an http:// URL of the HTTP interface (e.g. http://clickhouse:8123)"))?;
+        if rest.contains(['?', '#']) {
+            return Err(format!(
+                "--clickhouse {url:?}: no query or fragment (settings go in the server's profile)"
+            ));
+        }
         let hostport = rest.split('/').next().unwrap_or_default();
         let (user, hostport) = match hostport.rsplit_once('@') {
             Some((u, h)) => {
@@ -93,6 +124,12 @@ impl ChConfig {
         } else {
             hostport.to_string()
         };
+        let port_ok = addr
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok_and(|p| p > 0));
+        if !port_ok {
+            return Err(format!("--clickhouse {url:?}: bad port"));
+        }
         Ok((addr, user))
     }
 
@@ -117,6 +154,11 @@ pub struct ChStats {
 impl ChStats {
     fn error(&self, e: String) {
         *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+    }
+
+    /// Rows went through: what failed before is over.
+    fn ok(&self) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// The summary's `clickhouse` section.
@@ -291,22 +333,35 @@ impl ChSink {
 
     fn send(&mut self) {
         let batch = std::mem::replace(&mut self.batch, Batch::new());
+        self.hand_over(batch, self.cfg.live);
+    }
+
+    /// `try_only`: a live capture never waits for the sender (a full queue
+    /// counts the rows as lost).
+    fn hand_over(&self, batch: Batch, try_only: bool) {
         let rows = u64::from(batch.rows);
-        if self.cfg.live {
-            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-                self.tx.try_send(Msg::Batch(batch))
-            {
-                self.stats.rows_lost.fetch_add(rows, Ordering::Relaxed);
-            }
-        } else if self.tx.send(Msg::Batch(batch)).is_err() {
+        let gone = if try_only {
+            matches!(
+                self.tx.try_send(Msg::Batch(batch)),
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
+            )
+        } else {
+            self.tx.send(Msg::Batch(batch)).is_err()
+        };
+        if gone {
             self.stats.rows_lost.fetch_add(rows, Ordering::Relaxed);
         }
     }
 }
 
 impl Drop for ChSink {
+    /// The last rows: waiting for the sender is harmless at the end, even
+    /// live.
     fn drop(&mut self) {
-        self.flush();
+        if self.batch.rows > 0 {
+            let batch = std::mem::replace(&mut self.batch, Batch::new());
+            self.hand_over(batch, false);
+        }
     }
 }
 
@@ -318,30 +373,32 @@ pub struct ChWriter {
 }
 
 /// Starts the sender thread (creating the database and tables if missing)
-/// and returns it with a handle for the aggregators.
-pub fn start(cfg: ChConfig, finish_within: Duration) -> (ChWriter, ChSink) {
+/// and returns it with a handle for the aggregators. Fails if the spool
+/// cannot be used (another lanterne holds it, or it cannot be created).
+pub fn start(cfg: ChConfig, finish_within: Duration) -> Result<(ChWriter, ChSink), String> {
     let cfg = Arc::new(cfg);
     let stats = Arc::new(ChStats::default());
+    let spool = Spool::open(&cfg.spool_dir, cfg.spool_cap, &stats)?;
     let (tx, rx) = sync_channel(CHANNEL_BATCHES);
     let (c, s) = (cfg.clone(), stats.clone());
     let join = std::thread::Builder::new()
         .name("clickhouse".into())
-        .spawn(move || sender(&c, &s, rx, finish_within))
-        .expect("spawn the ClickHouse sender");
+        .spawn(move || sender(&c, &s, spool, rx, finish_within))
+        .map_err(|e| format!("clickhouse: {e}"))?;
     let sink = ChSink {
         cfg: cfg.clone(),
         tx,
         stats: stats.clone(),
         batch: Batch::new(),
     };
-    (
+    Ok((
         ChWriter {
             join: Some(join),
             stats,
             cfg,
         },
         sink,
-    )
+    ))
 }
 
 impl ChWriter {
@@ -356,79 +413,155 @@ impl ChWriter {
     }
 }
 
+/// Spooled bodies sent per turn of the sender's loop (in between, it takes
+/// the batches that keep coming, so that a long backlog does not hold them).
+const RESEND_PER_TURN: usize = 8;
+
 /// The sender thread.
-fn sender(cfg: &ChConfig, stats: &ChStats, rx: Receiver<Msg>, finish_within: Duration) {
-    let mut spool = Spool::open(&cfg.spool_dir, cfg.spool_cap, stats);
-    if let Err(e) = create_schema(cfg) {
-        stats.error(e);
-    }
+fn sender(
+    cfg: &ChConfig,
+    stats: &ChStats,
+    mut spool: Spool,
+    rx: Receiver<Msg>,
+    finish_within: Duration,
+) {
+    let mut schema_ok = false;
     let mut next_retry = Instant::now();
     loop {
         match rx.recv_timeout(RETRY_EVERY) {
-            Ok(Msg::Batch(b)) => send_batch(cfg, stats, &mut spool, b),
+            Ok(Msg::Batch(b)) => {
+                ensure_schema(cfg, stats, &mut schema_ok);
+                send_batch(cfg, stats, &mut spool, b);
+            }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
         if !spool.is_empty() && Instant::now() >= next_retry {
-            spool.resend(cfg, stats);
-            next_retry = Instant::now() + RETRY_EVERY;
+            ensure_schema(cfg, stats, &mut schema_ok);
+            if spool.resend(cfg, stats, RESEND_PER_TURN) == Resend::Failed {
+                next_retry = Instant::now() + RETRY_EVERY;
+            }
         }
     }
     // The run is over: empty the spool if ClickHouse lets us in time.
     let deadline = Instant::now() + finish_within;
     while !spool.is_empty() && Instant::now() < deadline {
-        if !spool.resend(cfg, stats) {
+        ensure_schema(cfg, stats, &mut schema_ok);
+        if spool.resend(cfg, stats, usize::MAX) == Resend::Failed {
             std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Creates the tables if they are missing, until that worked once (the
+/// server may come up after the sensor).
+fn ensure_schema(cfg: &ChConfig, stats: &ChStats, ok: &mut bool) {
+    if !*ok {
+        match create_schema(cfg) {
+            Ok(()) => *ok = true,
+            Err(e) => stats.error(e),
         }
     }
 }
 
 fn send_batch(cfg: &ChConfig, stats: &ChStats, spool: &mut Spool, b: Batch) {
     let rows = u64::from(b.rows);
-    let parts = [(cfg.table("flows"), b.flows.clone(), b.rows), {
-        let (lines, n) = b.minute_lines(&cfg.sensor);
-        (cfg.table("host_service_minutes"), lines, n)
-    }];
+    let (minutes, n_minutes) = b.minute_lines(&cfg.sensor);
+    let parts = [
+        (cfg.table("flows"), b.flows, b.rows),
+        (cfg.table("host_service_minutes"), minutes, n_minutes),
+    ];
     for (i, (table, body, n)) in parts.into_iter().enumerate() {
         if n == 0 {
             continue;
         }
+        let flows = if i == 0 { rows } else { 0 };
         // Spooled parts go after what waits already, to keep the order.
-        let sent = spool.is_empty()
-            && insert(cfg, &table, &body)
-                .map_err(|e| stats.error(e))
-                .is_ok();
+        let sent = spool.is_empty() && {
+            match insert(cfg, &table, &body) {
+                Ok(()) => true,
+                Err(Failure::Rejected(e)) => {
+                    // ClickHouse will never take it (a bad row, a wrong
+                    // table): counted, not kept.
+                    stats.error(e);
+                    stats.rows_lost.fetch_add(flows, Ordering::Relaxed);
+                    continue;
+                }
+                Err(Failure::Unreachable(e)) => {
+                    stats.error(e);
+                    false
+                }
+            }
+        };
         if sent {
+            stats.ok();
             if i == 0 {
                 stats.rows_sent.fetch_add(rows, Ordering::Relaxed);
                 stats.batches_sent.fetch_add(1, Ordering::Relaxed);
             }
         } else {
-            spool.add(&table, &body, if i == 0 { rows } else { 0 }, stats);
+            spool.add(&table, &body, flows, stats);
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug)]
+enum Failure {
+    /// No answer, or a server error: worth trying again.
+    Unreachable(String),
+    /// An answer that says the data is wrong (HTTP 4xx): never worth it.
+    Rejected(String),
+}
+
+impl Failure {
+    fn message(self) -> String {
+        match self {
+            Failure::Unreachable(m) | Failure::Rejected(m) => m,
         }
     }
 }
 
 /// Sends one body to `table`.
-fn insert(cfg: &ChConfig, table: &str, body: &[u8]) -> Result<(), String> {
+fn insert(cfg: &ChConfig, table: &str, body: &[u8]) -> Result<(), Failure> {
     let q = format!("INSERT INTO {table} FORMAT JSONEachRow");
-    post(cfg, &q, body).map(|_| ())
+    request(cfg, &q, body).map(|_| ())
 }
 
 /// Runs a statement (`query` in the URL, `body` as its data).
 pub fn post(cfg: &ChConfig, query: &str, body: &[u8]) -> Result<String, String> {
-    let addr = cfg
-        .addr
-        .to_socket_addrs()
-        .map_err(|e| format!("clickhouse {}: {e}", cfg.addr))?
-        .next()
-        .ok_or_else(|| format!("clickhouse {}: no address", cfg.addr))?;
-    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT)
-        .map_err(|e| format!("clickhouse {}: {e}", cfg.addr))?;
+    request(cfg, query, body).map_err(Failure::message)
+}
+
+fn request(cfg: &ChConfig, query: &str, body: &[u8]) -> Result<String, Failure> {
+    let down = |e: std::io::Error| Failure::Unreachable(format!("clickhouse {}: {e}", cfg.addr));
+    let addrs: Vec<_> = cfg.addr.to_socket_addrs().map_err(down)?.collect();
+    let mut last = None;
+    let mut stream = None;
+    // Every address of the name, in turn (localhost may be ::1 first).
+    for a in &addrs {
+        match TcpStream::connect_timeout(a, TIMEOUT) {
+            Ok(s) => {
+                stream = Some(s);
+                break;
+            }
+            Err(e) => last = Some(e),
+        }
+    }
+    let mut s = match stream {
+        Some(s) => s,
+        None => {
+            return Err(down(last.unwrap_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no address")
+            })))
+        }
+    };
     s.set_read_timeout(Some(TIMEOUT)).ok();
     s.set_write_timeout(Some(TIMEOUT)).ok();
+    // The answer only once the statement is done (an error after a 200
+    // status would otherwise hide in the body).
     let mut head = format!(
-        "POST /?query={} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\nX-ClickHouse-User: {}\r\n",
+        "POST /?wait_end_of_query=1&send_progress_in_http_headers=0&query={} HTTP/1.1\r\nHost: {}\r\nContent-Length: {}\r\nConnection: close\r\nX-ClickHouse-User: {}\r\n",
         url_encode(query),
         cfg.addr,
         body.len(),
@@ -440,16 +573,21 @@ pub fn post(cfg: &ChConfig, query: &str, body: &[u8]) -> Result<String, String> 
     head.push_str("\r\n");
     s.write_all(head.as_bytes())
         .and_then(|_| s.write_all(body))
-        .map_err(|e| format!("clickhouse {}: {e}", cfg.addr))?;
+        .map_err(down)?;
     let mut r = BufReader::new(s);
     let mut status = String::new();
-    r.read_line(&mut status)
-        .map_err(|e| format!("clickhouse {}: {e}", cfg.addr))?;
+    r.read_line(&mut status).map_err(down)?;
     let code: u16 = status
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("clickhouse {}: not HTTP: {:?}", cfg.addr, status.trim()))?;
+        .ok_or_else(|| {
+            Failure::Unreachable(format!(
+                "clickhouse {}: not HTTP: {:?}",
+                cfg.addr,
+                status.trim()
+            ))
+        })?;
     // Headers, then the body (with Connection: close, to the end; chunked
     // bodies are read whole, chunk sizes included: only shown in errors).
     let mut line = String::new();
@@ -459,23 +597,24 @@ pub fn post(cfg: &ChConfig, query: &str, body: &[u8]) -> Result<String, String> 
             Ok(0) => break,
             Ok(_) if line == "\r\n" || line == "\n" => break,
             Ok(_) => {}
-            Err(e) => return Err(format!("clickhouse {}: {e}", cfg.addr)),
+            Err(e) => return Err(down(e)),
         }
     }
     let mut text = String::new();
     let _ = r.take(1 << 20).read_to_string(&mut text);
-    if code == 200 {
-        Ok(text)
-    } else {
-        let first = text
-            .lines()
-            .find(|l| l.contains("Exception"))
-            .unwrap_or(text.trim());
-        Err(format!(
+    let exception = text.lines().find(|l| l.contains("DB::Exception"));
+    match (code, exception) {
+        (200, None) => Ok(text),
+        (200..=499, e) => Err(Failure::Rejected(format!(
             "clickhouse {}: HTTP {code}: {}",
             cfg.addr,
-            first.trim()
-        ))
+            e.unwrap_or(text.trim()).trim()
+        ))),
+        (_, e) => Err(Failure::Unreachable(format!(
+            "clickhouse {}: HTTP {code}: {}",
+            cfg.addr,
+            e.unwrap_or(text.trim()).trim()
+        ))),
     }
 }
 
@@ -491,8 +630,20 @@ fn url_encode(s: &str) -> String {
     out
 }
 
-/// Batches ClickHouse did not take, as files `NNNNNNNNNNNN.ROWS.TABLE`,
-/// sent again oldest first.
+/// What a resend did.
+#[derive(Debug, PartialEq, Eq)]
+enum Resend {
+    /// The spool is empty.
+    Emptied,
+    /// Some bodies went, more wait.
+    Partly,
+    /// ClickHouse did not answer.
+    Failed,
+}
+
+/// Batches ClickHouse did not take, as files `NNNNNNNNNNNN.ROWS.TABLE`
+/// (written under a temporary name, then renamed: a file is whole or
+/// absent), sent again oldest first. One process at a time: a lock file.
 struct Spool {
     dir: PathBuf,
     cap: u64,
@@ -500,23 +651,65 @@ struct Spool {
     /// (sequence, rows, table, size), oldest first.
     files: std::collections::VecDeque<(u64, u64, String, u64)>,
     next: u64,
-    usable: bool,
+    /// Held while the spool is ours (flock).
+    _lock: std::fs::File,
+}
+
+/// A table name as lanterne writes it: `database.table`, letters, digits, _.
+fn valid_table(t: &str) -> bool {
+    let mut parts = t.split('.');
+    let ok = |p: Option<&str>| {
+        p.is_some_and(|p| {
+            !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        })
+    };
+    ok(parts.next()) && ok(parts.next()) && parts.next().is_none()
 }
 
 impl Spool {
     /// Opens the spool, with what an earlier run left in it.
-    fn open(dir: &Path, cap: u64, stats: &ChStats) -> Spool {
-        let usable = std::fs::create_dir_all(dir).is_ok();
+    fn open(dir: &Path, cap: u64, stats: &ChStats) -> Result<Spool, String> {
+        use std::os::unix::fs::DirBuilderExt;
+        let fail = |e: std::io::Error| format!("--clickhouse-spool {}: {e}", dir.display());
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(fail)?;
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".lock"))
+            .map_err(fail)?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe {
+            libc::flock(
+                std::os::fd::AsRawFd::as_raw_fd(&lock),
+                libc::LOCK_EX | libc::LOCK_NB,
+            )
+        } != 0
+        {
+            return Err(format!(
+                "--clickhouse-spool {}: another lanterne uses it (give each run its own)",
+                dir.display()
+            ));
+        }
         let mut files = Vec::new();
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().to_string();
-                let mut it = name.splitn(3, '.');
-                if let (Some(seq), Some(rows), Some(table)) = (it.next(), it.next(), it.next()) {
-                    if let (Ok(seq), Ok(rows)) = (seq.parse::<u64>(), rows.parse::<u64>()) {
-                        let size = e.metadata().map(|m| m.len()).unwrap_or(0);
-                        files.push((seq, rows, table.to_string(), size));
-                    }
+        for e in std::fs::read_dir(dir).map_err(fail)?.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.ends_with(".tmp") {
+                // A write cut short: never complete.
+                let _ = std::fs::remove_file(e.path());
+                continue;
+            }
+            let mut it = name.splitn(3, '.');
+            if let (Some(seq), Some(rows), Some(table)) = (it.next(), it.next(), it.next()) {
+                if let (Ok(seq), Ok(rows), true) =
+                    (seq.parse::<u64>(), rows.parse::<u64>(), valid_table(table))
+                {
+                    let size = e.metadata().map(|m| m.len()).unwrap_or(0);
+                    files.push((seq, rows, table.to_string(), size));
                 }
             }
         }
@@ -524,14 +717,14 @@ impl Spool {
         let bytes = files.iter().map(|f| f.3).sum();
         let rows: u64 = files.iter().map(|f| f.1).sum();
         stats.rows_in_spool.store(rows, Ordering::Relaxed);
-        Spool {
+        Ok(Spool {
             dir: dir.to_path_buf(),
             cap,
             bytes,
             next: files.last().map_or(0, |f| f.0 + 1),
             files: files.into(),
-            usable,
-        }
+            _lock: lock,
+        })
     }
 
     fn is_empty(&self) -> bool {
@@ -546,7 +739,7 @@ impl Spool {
     /// aggregates, which are counted with their flows).
     fn add(&mut self, table: &str, body: &[u8], rows: u64, stats: &ChStats) {
         let size = body.len() as u64;
-        if !self.usable || self.bytes + size > self.cap {
+        if self.bytes + size > self.cap {
             stats.rows_lost.fetch_add(rows, Ordering::Relaxed);
             stats.error(format!(
                 "spool {} full ({} MiB): rows lost",
@@ -558,7 +751,14 @@ impl Spool {
         let seq = self.next;
         self.next += 1;
         let path = self.path(seq, rows, table);
-        match crate::privileges::create_private(&path).and_then(|mut f| f.write_all(body)) {
+        let tmp = path.with_extension("tmp");
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| f.write_all(body).and_then(|_| f.sync_data()))
+            .and_then(|_| std::fs::rename(&tmp, &path));
+        match written {
             Ok(()) => {
                 self.bytes += size;
                 self.files.push_back((seq, rows, table.to_string(), size));
@@ -566,41 +766,68 @@ impl Spool {
                 stats.rows_in_spool.fetch_add(rows, Ordering::Relaxed);
             }
             Err(e) => {
-                let _ = std::fs::remove_file(&path);
+                let _ = std::fs::remove_file(&tmp);
                 stats.rows_lost.fetch_add(rows, Ordering::Relaxed);
                 stats.error(format!("spool {}: {e}", path.display()));
             }
         }
     }
 
-    /// Sends the spooled bodies, oldest first, until one fails; true if the
-    /// spool is empty.
-    fn resend(&mut self, cfg: &ChConfig, stats: &ChStats) -> bool {
-        while let Some((seq, rows, table, size)) = self.files.front().cloned() {
-            let path = self.path(seq, rows, &table);
-            let Ok(body) = std::fs::read(&path) else {
-                self.files.pop_front();
-                self.bytes = self.bytes.saturating_sub(size);
-                continue;
+    /// Forgets the oldest body (sent, or never to be).
+    fn pop(&mut self, stats: &ChStats) -> Option<(u64, u64, String, u64)> {
+        let f = self.files.pop_front()?;
+        self.bytes = self.bytes.saturating_sub(f.3);
+        let _ = std::fs::remove_file(self.path(f.0, f.1, &f.2));
+        let _ = stats
+            .rows_in_spool
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.saturating_sub(f.1))
+            });
+        Some(f)
+    }
+
+    /// Sends up to `most` spooled bodies, oldest first, until one fails.
+    fn resend(&mut self, cfg: &ChConfig, stats: &ChStats, most: usize) -> Resend {
+        for _ in 0..most {
+            let Some((seq, rows, table, _)) = self.files.front().cloned() else {
+                return Resend::Emptied;
             };
-            if let Err(e) = insert(cfg, &table, &body) {
-                stats.error(e);
-                return false;
-            }
-            let _ = std::fs::remove_file(&path);
-            self.files.pop_front();
-            self.bytes = self.bytes.saturating_sub(size);
-            stats.rows_resent.fetch_add(rows, Ordering::Relaxed);
-            stats.rows_sent.fetch_add(rows, Ordering::Relaxed);
-            stats.rows_in_spool.fetch_sub(
-                rows.min(stats.rows_in_spool.load(Ordering::Relaxed)),
-                Ordering::Relaxed,
-            );
-            if rows > 0 {
-                stats.batches_sent.fetch_add(1, Ordering::Relaxed);
+            let body = match std::fs::read(self.path(seq, rows, &table)) {
+                Ok(b) => b,
+                Err(e) => {
+                    stats.error(format!("spool: {e}"));
+                    stats.rows_lost.fetch_add(rows, Ordering::Relaxed);
+                    self.pop(stats);
+                    continue;
+                }
+            };
+            match insert(cfg, &table, &body) {
+                Ok(()) => {
+                    self.pop(stats);
+                    stats.ok();
+                    stats.rows_resent.fetch_add(rows, Ordering::Relaxed);
+                    stats.rows_sent.fetch_add(rows, Ordering::Relaxed);
+                    if rows > 0 {
+                        stats.batches_sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                Err(Failure::Rejected(e)) => {
+                    // Never to be taken: counted, not retried forever.
+                    stats.error(e);
+                    stats.rows_lost.fetch_add(rows, Ordering::Relaxed);
+                    self.pop(stats);
+                }
+                Err(Failure::Unreachable(e)) => {
+                    stats.error(e);
+                    return Resend::Failed;
+                }
             }
         }
-        true
+        if self.is_empty() {
+            Resend::Emptied
+        } else {
+            Resend::Partly
+        }
     }
 }
 
@@ -712,6 +939,12 @@ mod tests {
             .unwrap_err()
             .contains("no password"));
         assert!(ChConfig::parse_url("http:///").is_err());
+        assert!(ChConfig::parse_url("http://ch:8123?password=x").is_err());
+        assert!(ChConfig::parse_url("http://ch:99999").is_err());
+        assert!(ChConfig::parse_url("http://ch:x").is_err());
+        assert!(is_identifier("lanterne") && is_identifier("_x1"));
+        assert!(!is_identifier("") && !is_identifier("1x") && !is_identifier("a.b"));
+        assert!(valid_table("lanterne.flows") && !valid_table("a.b.c") && !valid_table("a b.c"));
     }
 
     #[test]

@@ -505,7 +505,14 @@ struct Prepared {
 /// workers that will analyse (each gets its share of the memory budget);
 /// `outside`: memory the run holds outside the analysis (live capture
 /// buffers), taken off `--max-memory` first.
-fn prepare(a: &AnalysisArgs, threads: usize, outside: u64) -> Result<Prepared, Fail> {
+fn prepare(a: &AnalysisArgs, threads: usize, outside: u64, live: bool) -> Result<Prepared, Fail> {
+    // (The ClickHouse sink's batches are outside the analysis too.)
+    let outside = outside
+        + if a.clickhouse.is_some() {
+            lanterne::clickhouse::MEMORY
+        } else {
+            0
+        };
     let mut catalog = load_catalog(&a.common)?;
     let policy = match &a.policy {
         Some(p) => Policy::load(p, &mut catalog).map_err(Fail::Usage)?,
@@ -529,7 +536,7 @@ fn prepare(a: &AnalysisArgs, threads: usize, outside: u64) -> Result<Prepared, F
             format!("--max-memory: at least {} MiB", min >> 20)
         } else {
             format!(
-                "--max-memory: at least {} MiB: the capture buffers take {} MiB (--buffer-mb per interface, and the batches on their way) and the analysis needs {} MiB",
+                "--max-memory: at least {} MiB: buffers outside the analysis take {} MiB (capture rings, --buffer-mb per interface, and batches on their way; the ClickHouse queue) and the analysis needs {} MiB",
                 (outside + min).div_ceil(1 << 20),
                 outside.div_ceil(1 << 20),
                 min >> 20
@@ -618,7 +625,7 @@ fn prepare(a: &AnalysisArgs, threads: usize, outside: u64) -> Result<Prepared, F
         facts_out: None,
         stdout_claimed: to_stdout > 0,
         clickhouse: None,
-        live: outside > 0,
+        live,
     })
 }
 
@@ -634,7 +641,8 @@ fn open_streams(a: &AnalysisArgs, p: &mut Prepared) -> Result<(), Fail> {
         let (writer, sink) = lanterne::clickhouse::start(
             clickhouse_config(a, url, p.live)?,
             std::time::Duration::from_secs(a.clickhouse_wait),
-        );
+        )
+        .map_err(Fail::Runtime)?;
         p.agg_opts.clickhouse = Some(sink);
         p.clickhouse = Some(writer);
     }
@@ -667,16 +675,18 @@ fn clickhouse_config(
         None => std::env::var("LANTERNE_CLICKHOUSE_PASSWORD").ok(),
     };
     let ident = |s: &str, what: &str| -> Result<(), Fail> {
-        if s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        if lanterne::clickhouse::is_identifier(s) {
             Ok(())
         } else {
             Err(Fail::Usage(format!(
-                "{what} {s:?}: letters, digits and _ only"
+                "{what} {s:?}: a letter or _ first, then letters, digits and _"
             )))
         }
     };
     ident(&a.clickhouse_database, "--clickhouse-database")?;
-    ident(&a.clickhouse_table_prefix, "--clickhouse-table-prefix")?;
+    if !a.clickhouse_table_prefix.is_empty() {
+        ident(&a.clickhouse_table_prefix, "--clickhouse-table-prefix")?;
+    }
     let sensor = a.sensor.clone().unwrap_or_else(hostname);
     let spool = a.clickhouse_spool.clone().unwrap_or_else(|| {
         let safe: String = sensor
@@ -689,7 +699,20 @@ fn clickhouse_config(
                 }
             })
             .collect();
-        std::env::temp_dir().join(format!("lanterne-spool-{safe}"))
+        // The first place this user may keep state in: /var/lib/lanterne
+        // (a service), the XDG state directory, the temporary directory.
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        let candidates = [
+            Some(PathBuf::from("/var/lib/lanterne")),
+            std::env::var_os("XDG_STATE_HOME").map(|d| PathBuf::from(d).join("lanterne")),
+            home.map(|h| h.join(".local/state/lanterne")),
+        ];
+        candidates
+            .into_iter()
+            .flatten()
+            .find(|d| std::fs::create_dir_all(d).is_ok() && is_writable(d))
+            .unwrap_or_else(std::env::temp_dir)
+            .join(format!("spool-{safe}"))
     });
     Ok(lanterne::clickhouse::ChConfig {
         addr,
@@ -707,6 +730,15 @@ fn clickhouse_config(
         spool_cap: a.clickhouse_spool_mb.saturating_mul(1 << 20),
         live,
     })
+}
+
+/// Whether this process may create files in `dir`.
+fn is_writable(dir: &Path) -> bool {
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: access with a valid C string.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK | libc::X_OK) == 0 }
 }
 
 /// This machine's name.
@@ -873,7 +905,7 @@ fn cmd_read(a: ReadArgs) -> Result<u8, Fail> {
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
-    let mut p = prepare(&a.an, threads, 0)?;
+    let mut p = prepare(&a.an, threads, 0, false)?;
     open_streams(&a.an, &mut p)?;
     if a.files.iter().filter(|f| *f == "-").count() > 1 {
         return Err(Fail::Usage("stdin ('-') can be read only once".into()));
@@ -952,7 +984,7 @@ fn install_signal_handlers() {
 
 fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
     let outside = lanterne::capture::capture_memory(a.interfaces.len(), a.buffer_mb, a.snaplen);
-    let mut p = prepare(&a.an, 1, outside)?;
+    let mut p = prepare(&a.an, 1, outside, true)?;
     // The metrics export processing-latency percentiles.
     p.cfg.latency |= a.metrics.is_some();
     p.cfg.dedup_ns = a.dedup_ms.saturating_mul(1_000_000).min(i64::MAX as u64) as i64;
@@ -1156,8 +1188,11 @@ fn cmd_clickhouse(cmd: ChCmd) -> Result<u8, Fail> {
             table_prefix,
             cluster,
         } => {
-            let ok = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-            if !ok(&database) || !ok(&table_prefix) || !cluster.as_deref().map_or(true, ok) {
+            let ok = lanterne::clickhouse::is_identifier;
+            if !ok(&database)
+                || !(table_prefix.is_empty() || ok(&table_prefix))
+                || !cluster.as_deref().map_or(true, ok)
+            {
                 return Err(Fail::Usage("names: letters, digits and _ only".into()));
             }
             for stmt in lanterne::clickhouse::schema(&database, &table_prefix, cluster.as_deref()) {
