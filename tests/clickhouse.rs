@@ -240,6 +240,14 @@ fn per_service_minutes(ch: &ClickHouse, db: &str, sensor: &str) -> Vec<(String, 
     )
 }
 
+/// Both tables hold, for `sensor`, the per-service totals of `summary`.
+fn assert_totals(ch: &ClickHouse, db: &str, sensor: &str, summary: &Value) {
+    let want = summary_services(summary);
+    assert!(!want.is_empty());
+    assert_eq!(per_service(ch, db, sensor), want, "flows table");
+    assert_eq!(per_service_minutes(ch, db, sensor), want, "minutes table");
+}
+
 fn read_into(ch: &ClickHouse, pcap: &Path, dir: &Path, sensor: &str, extra: &[&str]) -> Value {
     let json = dir.join(format!("{sensor}.json"));
     let o = Command::new(bin())
@@ -289,8 +297,7 @@ fn sql_totals_equal_the_summary_and_retries_count_once() {
     let s = read_into(&ch, &pcap, &dir, "site-a", &["--threads", "2"]);
     let want = summary_services(&s);
     assert!(want.len() >= 5, "{want:?}");
-    assert_eq!(per_service(&ch, "lanterne", "site-a"), want);
-    assert_eq!(per_service_minutes(&ch, "lanterne", "site-a"), want);
+    assert_totals(&ch, "lanterne", "site-a", &s);
     let c = &s["clickhouse"];
     assert_eq!(
         (c["rows_lost"].as_u64(), c["rows_in_spool"].as_u64()),
@@ -384,9 +391,7 @@ fn a_server_down_in_the_middle_loses_and_doubles_nothing() {
         .filter(|n| n != ".lock")
         .collect();
     assert!(left.is_empty(), "spool not empty: {left:?}");
-    let want = summary_services(&s);
-    assert_eq!(per_service(&ch, "lanterne", "site-f"), want);
-    assert_eq!(per_service_minutes(&ch, "lanterne", "site-f"), want);
+    assert_totals(&ch, "lanterne", "site-f", &s);
 }
 
 /// Two sensors in one database: the shipped fleet query gives the totals
@@ -660,10 +665,7 @@ fn live_capture_fills_clickhouse() {
     let s = read_json(&json);
     assert_eq!(s["capture"]["packets"].as_u64(), Some(sent));
     assert_eq!(s["clickhouse"]["rows_lost"], 0);
-    let want = summary_services(&s);
-    assert!(!want.is_empty());
-    assert_eq!(per_service(&ch, "lanterne", "live"), want);
-    assert_eq!(per_service_minutes(&ch, "lanterne", "live"), want);
+    assert_totals(&ch, "lanterne", "live", &s);
 }
 
 /// A spooled batch ClickHouse refuses (a file cut short, a table that
