@@ -735,3 +735,120 @@ fn a_refused_batch_does_not_block_the_spool() {
     let err = String::from_utf8_lossy(&o.stderr).to_string();
     assert!(err.contains("another lanterne uses it"), "{err}");
 }
+
+/// The schema and every shipped query (and the dashboard's) also run on a
+/// current ClickHouse: chDB, the embedded ClickHouse engine of the day
+/// (`pip install chdb`), fed the rows a sensor inserted into the 18.16
+/// server; its fleet totals equal the summary too.
+#[test]
+fn schema_and_queries_run_on_a_current_clickhouse() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let has_chdb = Command::new("python3")
+        .args(["-c", "import chdb"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_chdb {
+        if std::env::var("LANTERNE_CLICKHOUSE_TESTS").is_ok_and(|v| v == "1") {
+            panic!("LANTERNE_CLICKHOUSE_TESTS=1 but python3 cannot import chdb");
+        }
+        eprintln!("SKIPPED: chdb (pip install chdb) is not available");
+        return;
+    }
+    let dir = scratch("ch-current");
+    let Some(ch) = ClickHouse::start(&dir) else {
+        return;
+    };
+    let Some(pcap) = traffic(&dir, "n.pcap", "71") else {
+        return;
+    };
+    let s = read_into(&ch, &pcap, &dir, "site-n", &[]);
+    // What the sensor inserted, as rows to insert again.
+    for t in ["flows", "host_service_minutes"] {
+        let rows = ch.q(&format!("SELECT * FROM lanterne.{t} FORMAT JSONEachRow"));
+        std::fs::write(dir.join(format!("{t}.jsonl")), rows).unwrap();
+    }
+    let o = run(&["clickhouse", "schema"]);
+    assert_exit(&o, 0);
+    std::fs::write(dir.join("schema.sql"), &o.stdout).unwrap();
+    // The shipped queries and the dashboard's, one per line of a JSON list.
+    let mut queries: Vec<(String, String)> = Vec::new();
+    for name in lanterne::clickhouse::QUERIES
+        .lines()
+        .filter_map(|l| l.strip_prefix("-- name: "))
+    {
+        queries.push((name.to_string(), shipped(name, "lanterne")));
+    }
+    let dash: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/grafana/lanterne-clickhouse.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for p in dash["panels"].as_array().unwrap() {
+        let sql = p["targets"][0]["rawSql"]
+            .as_str()
+            .unwrap()
+            .replace("${sensor:singlequote}", "'site-n'")
+            .replace("$__timeFilter(minute)", "minute >= toDateTime(0)")
+            .replace("$__timeFilter(ts_start)", "ts_start >= toDateTime(0)");
+        queries.push((format!("dashboard: {}", p["title"].as_str().unwrap()), sql));
+    }
+    std::fs::write(
+        dir.join("queries.json"),
+        serde_json::to_vec(&queries).unwrap(),
+    )
+    .unwrap();
+    let script = r#"
+import json, sys
+from chdb import session
+d = sys.argv[1]
+s = session.Session()
+out = {"version": str(s.query("SELECT version()", "TSV")).strip()}
+for stmt in open(d + "/schema.sql").read().split(";"):
+    if stmt.strip():
+        s.query(stmt, "TSV")
+for t in ["flows", "host_service_minutes"]:
+    rows = open(d + "/" + t + ".jsonl").read()
+    s.query("INSERT INTO lanterne." + t + " FORMAT JSONEachRow\n" + rows, "TSV")
+    # Each batch again: a retry after a lost acknowledgement.
+    s.query("INSERT INTO lanterne." + t + " FORMAT JSONEachRow\n" + rows, "TSV")
+res = {}
+for name, sql in json.load(open(d + "/queries.json")):
+    res[name] = str(s.query(sql, "TSV"))
+out["results"] = res
+print(json.dumps(out))
+"#;
+    let o = Command::new("python3")
+        .args(["-c", script])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let version = out["version"].as_str().unwrap();
+    eprintln!("chDB: ClickHouse {version}");
+    assert!(
+        version.split('.').next().unwrap().parse::<u32>().unwrap() >= 23,
+        "{version}"
+    );
+    let res = &out["results"];
+    assert_eq!(res.as_object().unwrap().len(), queries.len());
+    // fleet_services: service, vendor, hosts, flows, bytes_up, bytes_down.
+    let mut fleet: Vec<(String, u64, u64, u64)> = res["fleet_services"]
+        .as_str()
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let n = |i: usize| f[i].parse::<u64>().unwrap();
+            (f[0].to_string(), n(3), n(4), n(5))
+        })
+        .collect();
+    fleet.sort();
+    assert_eq!(fleet, summary_services(&s));
+    assert!(!res["dashboard: Bytes sent to AI services, per minute"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+}
