@@ -34,19 +34,11 @@ pub struct Config {
     pub udp_timeout_ns: i64,
     /// Time a closed TCP flow lingers to absorb the last ACKs.
     pub close_linger_ns: i64,
-    pub max_flows: usize,
+    /// The caps of the memory budget (see [`crate::limits`]); with several
+    /// workers, this worker's share (see [`Engine::set_shard`]).
+    pub limits: Limits,
     /// Grace added to a DNS answer's TTL.
     pub dns_grace_ns: i64,
-    /// Bytes the DNS name cache may hold (see [`crate::limits`]).
-    pub dns_cache_bytes: usize,
-    /// Bytes all flows' reassembly buffers may hold together.
-    pub reassembly_bytes: usize,
-    /// New QUIC connections decrypted per second of capture time.
-    pub quic_decrypts_per_sec: u64,
-    /// Frames the duplicate window remembers at most.
-    pub dedup_entries: usize,
-    /// Bytes the IP datagrams waiting for fragments may hold.
-    pub defrag_bytes: usize,
     pub bucket_ns: i64,
     /// Bytes of a client stream buffered to find a ClientHello / request head.
     pub max_stream_buffer: usize,
@@ -65,33 +57,14 @@ pub struct Config {
     pub hosts: crate::privacy::HostView,
 }
 
-impl Config {
-    /// With the caps of `limits` (the whole process's; see
-    /// [`Engine::set_shard`] for what each worker gets).
-    pub fn with_limits(mut self, limits: &Limits) -> Config {
-        self.max_flows = limits.max_flows;
-        self.dns_cache_bytes = limits.dns_cache_bytes;
-        self.reassembly_bytes = limits.reassembly_bytes;
-        self.quic_decrypts_per_sec = limits.quic_decrypts_per_sec;
-        self.dedup_entries = limits.dedup_entries;
-        self.defrag_bytes = limits.defrag_bytes;
-        self
-    }
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
             tcp_timeout_ns: 300 * 1_000_000_000,
             udp_timeout_ns: 120 * 1_000_000_000,
             close_linger_ns: 5 * 1_000_000_000,
-            max_flows: Limits::default().max_flows,
+            limits: Limits::default(),
             dns_grace_ns: 300 * 1_000_000_000,
-            dns_cache_bytes: Limits::default().dns_cache_bytes,
-            reassembly_bytes: Limits::default().reassembly_bytes,
-            quic_decrypts_per_sec: Limits::default().quic_decrypts_per_sec,
-            dedup_entries: Limits::default().dedup_entries,
-            defrag_bytes: Limits::default().defrag_bytes,
             bucket_ns: 3600 * 1_000_000_000,
             max_stream_buffer: 32 * 1024,
             max_inspect_segments: 24,
@@ -465,19 +438,16 @@ impl<'c> Engine<'c> {
         }
         let latency = cfg_latency(&cfg);
         let cfg_dedup = cfg.dedup_ns;
-        let dedup_entries = cfg.dedup_entries;
-        let defrag_bytes = cfg.defrag_bytes;
-        let dns_cache = DnsCache::new(cfg.dns_cache_bytes);
-        let quic_budget = crate::limits::Budget::new(cfg.quic_decrypts_per_sec);
+        let l = cfg.limits;
         Engine {
-            flows: FlowTable::with_capacity(cfg.max_flows.min(RESERVED_FLOWS)),
+            flows: FlowTable::with_capacity(l.max_flows.min(RESERVED_FLOWS)),
             cfg,
             catalog: Cat::Borrowed(catalog),
             expiry: Expiry::default(),
-            dns_cache,
+            dns_cache: DnsCache::new(l.dns_cache_bytes),
             buffered: 0,
             buffering: Default::default(),
-            quic_budget,
+            quic_budget: crate::limits::Budget::new(l.quic_decrypts_per_sec),
             now: i64::MIN,
             next_check: i64::MIN,
             serial: 0,
@@ -489,11 +459,15 @@ impl<'c> Engine<'c> {
             shards: 1,
             shadow: false,
             packet_stats: true,
-            dedup: (cfg_dedup > 0)
-                .then(|| Box::new(crate::dedup::Dedup::with_capacity(cfg_dedup, dedup_entries))),
+            dedup: (cfg_dedup > 0).then(|| {
+                Box::new(crate::dedup::Dedup::with_capacity(
+                    cfg_dedup,
+                    l.dedup_entries,
+                ))
+            }),
             evicted: 0,
             reassembly_dropped: 0,
-            defrag: crate::defrag::Defrag::new(defrag_bytes),
+            defrag: crate::defrag::Defrag::new(l.defrag_bytes),
             from_fragments: false,
         }
     }
@@ -516,23 +490,18 @@ impl<'c> Engine<'c> {
     /// ([`Route::Dns`]); DNS over TCP is followed by every worker, which
     /// reassembles it, but only the owner reports the flow. Packet-level
     /// counters are kept by whoever routes the packet, not here. Each worker
-    /// gets `1/n` of the flow, reassembly, DNS and QUIC caps of the memory
-    /// budget ([`crate::limits`]; the pipeline divides the host cap).
+    /// gets its share of the memory budget's caps ([`Limits::share`]).
     pub fn set_shard(&mut self, id: u32, n: u32) {
         self.shard_id = id;
         self.shards = n.max(1);
         self.packet_stats = self.shards == 1;
-        let n = self.shards as usize;
-        self.cfg.max_flows = (self.cfg.max_flows / n).max(1);
+        let l = self.cfg.limits.share(self.shards as usize);
+        self.cfg.limits = l;
         debug_assert!(self.flows.is_empty(), "set_shard before any packet");
-        self.flows = FlowTable::with_capacity(self.cfg.max_flows.min(RESERVED_FLOWS));
-        self.cfg.reassembly_bytes /= n;
-        self.cfg.dns_cache_bytes /= n;
-        self.cfg.quic_decrypts_per_sec = (self.cfg.quic_decrypts_per_sec / n as u64).max(1);
-        self.dns_cache = DnsCache::new(self.cfg.dns_cache_bytes);
-        self.cfg.defrag_bytes /= n;
-        self.defrag = crate::defrag::Defrag::new(self.cfg.defrag_bytes);
-        self.quic_budget = crate::limits::Budget::new(self.cfg.quic_decrypts_per_sec);
+        self.flows = FlowTable::with_capacity(l.max_flows.min(RESERVED_FLOWS));
+        self.dns_cache = DnsCache::new(l.dns_cache_bytes);
+        self.defrag = crate::defrag::Defrag::new(l.defrag_bytes);
+        self.quic_budget = crate::limits::Budget::new(l.quic_decrypts_per_sec);
     }
 
     /// Which workers must see a frame: counts its packet-level statistics
@@ -863,7 +832,7 @@ impl<'c> Engine<'c> {
         let idx = match idx {
             Some(i) => i,
             None => {
-                if self.flows.len() >= self.cfg.max_flows {
+                if self.flows.len() >= self.cfg.limits.max_flows {
                     self.evict_one(sink);
                 }
                 let flow = self.new_flow(pkt, src_is_a, ctx.ts);
@@ -1522,7 +1491,7 @@ impl<'c> Engine<'c> {
             let gen = self.flows.generation(idx);
             self.buffering.push_back((idx, gen));
         }
-        while self.buffered > self.cfg.reassembly_bytes {
+        while self.buffered > self.cfg.limits.reassembly_bytes {
             let Some((i, gen)) = self.buffering.pop_front() else {
                 break;
             };
@@ -2411,7 +2380,10 @@ mod tests {
     fn eviction_and_idle_timeout_are_counted() {
         let cat = Catalog::builtin();
         let cfg = Config {
-            max_flows: 2,
+            limits: Limits {
+                max_flows: 2,
+                ..Limits::default()
+            },
             ..Config::default()
         };
         let mut r = Run::new(&cat, cfg);
@@ -2483,7 +2455,10 @@ mod tests {
         let cat = Catalog::builtin();
         let budget = 10_000;
         let cfg = Config {
-            reassembly_bytes: budget,
+            limits: Limits {
+                reassembly_bytes: budget,
+                ..Limits::default()
+            },
             ..Config::default()
         };
         let mut r = Run::new(&cat, cfg);
@@ -2516,7 +2491,10 @@ mod tests {
         let cat = Catalog::builtin();
         let per_name = crate::limits::DNS_ENTRY_COST + "chat.mistral.ai".len();
         let cfg = Config {
-            dns_cache_bytes: 2 * 10 * per_name,
+            limits: Limits {
+                dns_cache_bytes: 2 * 10 * per_name,
+                ..Limits::default()
+            },
             ..Config::default()
         };
         let mut r = Run::new(&cat, cfg);
@@ -2562,7 +2540,10 @@ mod tests {
         use crate::testutil::{crypto_frame, quic_initial};
         let cat = Catalog::builtin();
         let cfg = Config {
-            quic_decrypts_per_sec: 5,
+            limits: Limits {
+                quic_decrypts_per_sec: 5,
+                ..Limits::default()
+            },
             ..Config::default()
         };
         let mut r = Run::new(&cat, cfg);
@@ -2727,7 +2708,7 @@ mod tests {
             flips in proptest::collection::vec((proptest::num::usize::ANY, proptest::num::u8::ANY), 0..16),
         ) {
             let cat = Catalog::builtin();
-            let mut r = Run::new(&cat, Config { max_flows: 8, ..Config::default() });
+            let mut r = Run::new(&cat, Config { limits: Limits { max_flows: 8, ..Limits::default() }, ..Config::default() });
             let ch = tls::build_client_hello(Some("chatgpt.com"), &["h2"], false, 600);
             let mut valid = vec![
                 tcp(C, S, 1, 443, 1, tcpflag::ACK, &ch),

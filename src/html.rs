@@ -228,6 +228,20 @@ fn table_head(attrs: &str, cols: &[&str], numeric: impl Fn(usize) -> bool) -> St
     o
 }
 
+/// The bar chart of the first `n` of `items` (services or hosts) by bytes
+/// sent, labelled by their `label` field, values shown with `bytes`.
+fn upload_bars(items: &[Value], label: &str, n: usize, bytes: &dyn Fn(u64) -> String) -> String {
+    let rows: Vec<(String, u64, String)> = items
+        .iter()
+        .take(n)
+        .map(|x| {
+            let up = u(&x["bytes_up"]);
+            (s(&x[label]).to_string(), up, bytes(up))
+        })
+        .collect();
+    bars(&rows, 720)
+}
+
 /// A horizontal bar chart (inline SVG) of `(label, value, text)`.
 fn bars(rows: &[(String, u64, String)], width: u32) -> String {
     let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
@@ -351,18 +365,7 @@ pub fn render(summary: &Value, catalog: &Catalog, lang: Lang) -> String {
     if services.is_empty() {
         let _ = write!(o, "<p>{}</p>", esc(t.none));
     } else {
-        let chart: Vec<(String, u64, String)> = services
-            .iter()
-            .take(12)
-            .map(|x| {
-                (
-                    s(&x["name"]).to_string(),
-                    u(&x["bytes_up"]),
-                    b(u(&x["bytes_up"])),
-                )
-            })
-            .collect();
-        o.push_str(&bars(&chart, 720));
+        o.push_str(&upload_bars(&services, "name", 12, &b));
         o.push_str(&table_head(
             "class=\"sortable\" id=\"services-table\"",
             &t.cols,
@@ -461,18 +464,7 @@ pub fn render(summary: &Value, catalog: &Catalog, lang: Lang) -> String {
         esc(t.hosts_intro)
     );
     if !hosts.is_empty() {
-        let chart: Vec<(String, u64, String)> = hosts
-            .iter()
-            .take(10)
-            .map(|h| {
-                (
-                    s(&h["host"]).to_string(),
-                    u(&h["bytes_up"]),
-                    b(u(&h["bytes_up"])),
-                )
-            })
-            .collect();
-        o.push_str(&bars(&chart, 720));
+        o.push_str(&upload_bars(&hosts, "host", 10, &b));
         o.push_str(&table_head(
             "class=\"sortable\" id=\"hosts-table\"",
             &t.host_cols,

@@ -55,10 +55,8 @@ pub const DEDUP_ENTRY_COST: usize = 48;
 /// a few hundred a second; a flood is cut here.
 pub const QUIC_DECRYPTS_PER_SEC: u64 = 50_000;
 
-/// The caps one budget gives, for the whole process. With several workers
-/// each gets `1/n` of the table caps (see
-/// [`crate::engine::Engine::set_shard`]): each has its own tables, and each
-/// holds a copy of the same DNS names.
+/// The caps one budget gives, for the whole process; each worker gets its
+/// share ([`Limits::share`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_memory: u64,
@@ -105,6 +103,22 @@ impl Limits {
                 .clamp(64 << 10, crate::pipeline::CHUNK_BYTES),
             max_record: ((max_memory / 8) as usize).clamp(64 << 10, MAX_RECORD_LEN),
         }
+    }
+
+    /// One worker's share when `n` work side by side: each has its own flow
+    /// table, reassembly buffers, fragments and QUIC budget, and holds a copy
+    /// of the same DNS names (every worker learns them all), so each gets
+    /// `1/n` of those caps. (The pipeline divides the hosts between the
+    /// workers' aggregators; the duplicate window, chunk size and record
+    /// limit are not per worker.)
+    pub fn share(mut self, n: usize) -> Limits {
+        let n = n.max(1);
+        self.max_flows = (self.max_flows / n).max(1);
+        self.reassembly_bytes /= n;
+        self.dns_cache_bytes /= n;
+        self.defrag_bytes /= n;
+        self.quic_decrypts_per_sec = (self.quic_decrypts_per_sec / n as u64).max(1);
+        self
     }
 
     /// With at most `max_flows` flows (`--max-flows`, when lower).
@@ -233,6 +247,12 @@ mod tests {
         // A small budget: smaller chunks.
         let s = Limits::from_budget(64 << 20, 2);
         assert!(s.chunk_bytes < l.chunk_bytes && s.chunk_bytes >= 64 << 10);
+        let w = l.share(2);
+        assert_eq!(
+            (w.max_flows, w.dns_cache_bytes),
+            (l.max_flows / 2, l.dns_cache_bytes / 2)
+        );
+        assert_eq!(w.dedup_entries, l.dedup_entries);
         assert_eq!(l.with_max_flows(Some(10)).max_flows, 10);
         assert_eq!(l.with_max_flows(Some(1 << 40)).max_flows, l.max_flows);
     }

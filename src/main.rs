@@ -89,12 +89,10 @@ struct ReadArgs {
     progress: When,
 }
 
+/// The summary's files and the reports' language (`read`, `capture`, `report`).
 #[derive(Args)]
-struct ReportArgs {
-    /// Summary files (lanterne.summary/1) written by `read` or `capture` --json.
-    #[arg(required = true, value_name = "SUMMARY.json")]
-    summaries: Vec<PathBuf>,
-    /// Write the merged summary to FILE, '-' for stdout.
+struct Outputs {
+    /// Write the summary JSON (lanterne.summary/1) to FILE, '-' for stdout.
     #[arg(long, value_name = "FILE")]
     json: Option<String>,
     /// Write one CSV row per host × service.
@@ -103,9 +101,41 @@ struct ReportArgs {
     /// Write the HTML audit report (one self-contained file, works offline, prints on A4).
     #[arg(long, value_name = "FILE")]
     html: Option<String>,
-    /// Language of the terminal and HTML reports: en or fr.
+    /// Language of the terminal and HTML reports: en or fr (JSON, CSV and events do not change).
     #[arg(long, value_enum, default_value_t = LangArg::En)]
     lang: LangArg,
+}
+
+impl Outputs {
+    /// Writes `summary` to the files asked for (`cat`: the data-use facts of
+    /// the HTML report); one line per error.
+    fn write(&self, summary: &serde_json::Value, cat: Option<&Catalog>) -> Vec<String> {
+        write_outputs(
+            summary,
+            self.json.as_deref(),
+            self.csv.as_deref(),
+            self.html
+                .as_deref()
+                .zip(cat)
+                .map(|(h, c)| (h, c, self.lang.into())),
+        )
+    }
+
+    /// Whether one of them is stdout (then no terminal table).
+    fn claims_stdout(&self) -> bool {
+        [&self.json, &self.csv, &self.html]
+            .iter()
+            .any(|o| o.as_deref() == Some("-"))
+    }
+}
+
+#[derive(Args)]
+struct ReportArgs {
+    /// Summary files (lanterne.summary/1) written by `read` or `capture` --json.
+    #[arg(required = true, value_name = "SUMMARY.json")]
+    summaries: Vec<PathBuf>,
+    #[command(flatten)]
+    out: Outputs,
     /// No terminal report.
     #[arg(short, long)]
     quiet: bool,
@@ -186,15 +216,8 @@ struct AnalysisArgs {
     /// Internal address ranges, comma-separated CIDRs (replaces the default RFC 1918/6598, ULA, link-local, loopback).
     #[arg(long, value_name = "CIDR,...", value_delimiter = ',')]
     internal: Vec<String>,
-    /// Write the summary JSON (lanterne.summary/1) to FILE, '-' for stdout.
-    #[arg(long, value_name = "FILE")]
-    json: Option<String>,
-    /// Write one CSV row per host × service.
-    #[arg(long, value_name = "FILE")]
-    csv: Option<String>,
-    /// Write the HTML audit report (one self-contained file, works offline, prints on A4).
-    #[arg(long, value_name = "FILE")]
-    html: Option<String>,
+    #[command(flatten)]
+    out: Outputs,
     /// Write one NDJSON line per ended flow to an AI service ('-' for stdout).
     #[arg(long, value_name = "FILE")]
     events: Option<String>,
@@ -238,9 +261,6 @@ struct AnalysisArgs {
     /// (> 32), e.g. 24, 64 or 24,56 (the one not given: 24 and 64).
     #[arg(long, value_name = "LEN[,LEN]", value_delimiter = ',')]
     host_prefix: Vec<u8>,
-    /// Language of the terminal and HTML reports: en or fr (JSON, CSV and events do not change).
-    #[arg(long, value_enum, default_value_t = LangArg::En)]
-    lang: LangArg,
     /// Also insert the AI flows and per-minute host × service totals into ClickHouse, at this
     /// HTTP interface URL (http://host:8123); the password comes from LANTERNE_CLICKHOUSE_PASSWORD
     /// or --clickhouse-password-file.
@@ -258,8 +278,9 @@ struct AnalysisArgs {
     /// File holding the ClickHouse password.
     #[arg(long, value_name = "FILE")]
     clickhouse_password_file: Option<PathBuf>,
-    /// Where batches ClickHouse did not take wait (default: lanterne-spool-SENSOR in the
-    /// temporary directory); sent again when it answers, by this run or the next.
+    /// Where batches ClickHouse did not take wait (default: spool-SENSOR in /var/lib/lanterne,
+    /// the user's state directory or the temporary one); sent again when it answers, by this
+    /// run or the next.
     #[arg(long, value_name = "DIR")]
     clickhouse_spool: Option<PathBuf>,
     /// Most megabytes the spool may hold (beyond, rows are counted as lost).
@@ -551,7 +572,7 @@ fn prepare(a: &AnalysisArgs, threads: usize, outside: u64, live: bool) -> Result
             "--max-flows and --bucket-seconds must be positive".into(),
         ));
     }
-    let to_stdout = [&a.json, &a.events, &a.facts, &a.csv, &a.html]
+    let to_stdout = [&a.out.json, &a.events, &a.facts, &a.out.csv, &a.out.html]
         .iter()
         .filter(|o| o.as_deref() == Some("-"))
         .count();
@@ -603,9 +624,9 @@ fn prepare(a: &AnalysisArgs, threads: usize, outside: u64, live: bool) -> Result
         fingerprints: a.events.is_some() || a.clickhouse.is_some(),
         latency: a.stats,
         hosts: view.clone(),
+        limits,
         ..Config::default()
-    }
-    .with_limits(&limits);
+    };
     let agg_opts = AggOptions {
         internal,
         bucket_seconds: a.bucket_seconds,
@@ -634,7 +655,7 @@ fn prepare(a: &AnalysisArgs, threads: usize, outside: u64, live: bool) -> Result
 fn open_streams(a: &AnalysisArgs, p: &mut Prepared) -> Result<(), Fail> {
     // The outputs written at the end: can they be? (Better now than after a
     // day of capture.)
-    for path in [&a.json, &a.csv, &a.html].into_iter().flatten() {
+    for path in [&a.out.json, &a.out.csv, &a.out.html].into_iter().flatten() {
         probe_writable(path)?;
     }
     if let Some(url) = &a.clickhouse {
@@ -870,14 +891,9 @@ fn finish(
     if let Some(c) = clickhouse {
         summary["clickhouse"] = c;
     }
-    write_errors.extend(write_outputs(
-        &summary,
-        a.json.as_deref(),
-        a.csv.as_deref(),
-        a.html.as_deref().map(|h| (h, cat, a.lang.into())),
-    ));
+    write_errors.extend(a.out.write(&summary, Some(cat)));
     if !a.quiet && !p.stdout_claimed {
-        print!("{}", report::terminal_table_in(&summary, a.lang.into()));
+        print!("{}", report::terminal_table_in(&summary, a.out.lang.into()));
     }
     if a.stats {
         eprint!(
@@ -999,10 +1015,10 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
     };
     let duration = positive(a.duration, "--duration")?;
     let interval = positive(a.interval, "--interval")?;
-    if interval.is_some() && a.an.json.as_deref().map_or(true, |j| j == "-") {
+    if interval.is_some() && a.an.out.json.as_deref().map_or(true, |j| j == "-") {
         return Err(Fail::Usage("--interval needs --json FILE".into()));
     }
-    if a.hourly && a.an.json.as_deref().map_or(true, |j| j == "-") {
+    if a.hourly && a.an.out.json.as_deref().map_or(true, |j| j == "-") {
         return Err(Fail::Usage("--hourly needs --json FILE".into()));
     }
     if a.rotate_seconds == 0 {
@@ -1058,7 +1074,7 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
     };
     let mut snapshot_errors = 0u64;
     let mut write_snapshot = |t: lanterne::capture::Tick<'_>| {
-        let Some(path) = a.an.json.as_deref() else {
+        let Some(path) = a.an.out.json.as_deref() else {
             return;
         };
         if let Err(e) = write_whole(path, tick_summary(&t).as_bytes()) {
@@ -1078,7 +1094,7 @@ fn cmd_capture(a: CaptureArgs) -> Result<u8, Fail> {
         .saturating_mul(1_000_000_000)
         .min(i64::MAX as u64) as i64;
     let mut write_period = |t: lanterne::capture::Tick<'_>, start: i64| {
-        let Some(path) = a.an.json.as_deref() else {
+        let Some(path) = a.an.out.json.as_deref() else {
             return;
         };
         let file = period_file(path, start, period_ns);
@@ -1216,24 +1232,14 @@ fn cmd_report(a: ReportArgs) -> Result<u8, Fail> {
     let merged = lanterne::merge::merge_all(&docs).map_err(Fail::Runtime)?;
     // (The catalog only gives the HTML report its data-use facts.)
     let cat = a
+        .out
         .html
         .as_ref()
         .map(|_| load_catalog(&a.common))
         .transpose()?;
-    let errors = write_outputs(
-        &merged,
-        a.json.as_deref(),
-        a.csv.as_deref(),
-        a.html
-            .as_deref()
-            .zip(cat.as_ref())
-            .map(|(h, c)| (h, c, a.lang.into())),
-    );
-    let stdout_claimed = [&a.json, &a.csv, &a.html]
-        .iter()
-        .any(|o| o.as_deref() == Some("-"));
-    if !a.quiet && !stdout_claimed {
-        print!("{}", report::terminal_table_in(&merged, a.lang.into()));
+    let errors = a.out.write(&merged, cat.as_ref());
+    if !a.quiet && !a.out.claims_stdout() {
+        print!("{}", report::terminal_table_in(&merged, a.out.lang.into()));
     }
     for e in &errors {
         eprintln!("lanterne: {e}");
