@@ -5,11 +5,17 @@
 //!   that ends with `.example.com` on a label boundary (not `example.com`
 //!   itself, never `notexample.com`);
 //! - case-insensitive, a trailing dot is ignored;
-//! - the most specific pattern wins: an exact name first, then the wildcard
-//!   with the longest suffix.
+//! - one label of a pattern may hold a single `*` standing for one or more
+//!   characters inside that label (`*-aiplatform.googleapis.com`,
+//!   `bedrock-runtime.*.amazonaws.com`): a *glob*, which matches names with
+//!   exactly as many labels as the pattern;
+//! - the most specific pattern wins: an exact name first, then a glob (the
+//!   one with the longest fixed tail, then the most fixed characters), then
+//!   the wildcard with the longest suffix.
 //!
-//! A lookup costs one hash probe per label of the name, with no allocation
-//! (the lowercased name is built in a stack buffer).
+//! A lookup costs at most two hash probes per label of the name (one into the
+//! wildcards, one into the globs' tails when the catalog has globs), with no
+//! allocation (the lowercased name is built in a stack buffer).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -153,11 +159,89 @@ pub struct Catalog {
     exact: FxHashMap<Box<str>, Match>,
     /// Key: the suffix without the `*.`.
     wildcard: FxHashMap<Box<str>, Match>,
+    /// Key: the labels after a glob's `*` label (at least two); most
+    /// specific glob first.
+    globs: FxHashMap<Box<str>, Vec<Glob>>,
     cidrs: Vec<(Cidr, u16)>,
     /// Problems found while loading (used by `signatures check`).
     pub problems: Vec<String>,
     /// Warnings (overlaps, missing sources) for `signatures check`.
     pub warnings: Vec<String>,
+}
+
+/// A pattern with a `*` inside one label (see the module documentation).
+#[derive(Debug)]
+struct Glob {
+    /// Whole labels before the glob label, dot-joined with a trailing dot
+    /// (`"bedrock-runtime."`), or empty.
+    head: Box<str>,
+    /// Fixed text of the glob label before and after the `*`.
+    prefix: Box<str>,
+    suffix: Box<str>,
+    m: Match,
+}
+
+impl Glob {
+    /// Does `front` (the name without `.tail`) match the head and glob label?
+    fn matches(&self, front: &str) -> bool {
+        let Some(label) = front.strip_prefix(&*self.head) else {
+            return false;
+        };
+        !label.contains('.')
+            && label.len() > self.prefix.len() + self.suffix.len()
+            && label.starts_with(&*self.prefix)
+            && label.ends_with(&*self.suffix)
+    }
+
+    fn fixed_len(&self) -> usize {
+        self.head.len() + self.prefix.len() + self.suffix.len()
+    }
+}
+
+/// The kinds of domain pattern.
+enum Pattern {
+    Exact(String),
+    /// `*.suffix`: the suffix.
+    Wildcard(String),
+    /// (tail, glob without its match).
+    Glob(String, String, String, String),
+}
+
+/// Parses a lower-cased pattern; `None` when it is malformed.
+fn parse_pattern(pat: &str) -> Option<Pattern> {
+    if let Some(body) = pat.strip_prefix("*.") {
+        return (!body.contains('*') && valid_hostname(body))
+            .then(|| Pattern::Wildcard(body.into()));
+    }
+    let stars = pat.matches('*').count();
+    if stars == 0 {
+        return valid_hostname(pat).then(|| Pattern::Exact(pat.into()));
+    }
+    if stars > 1 {
+        return None;
+    }
+    let labels: Vec<&str> = pat.split('.').collect();
+    let g = labels.iter().position(|l| l.contains('*'))?;
+    let tail = labels[g + 1..].join(".");
+    if labels.len() - g - 1 < 2 || !valid_hostname(&tail) {
+        return None;
+    }
+    let (prefix, suffix) = labels[g].split_once('*')?;
+    let label_ok = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if !label_ok(prefix) || !label_ok(suffix) || labels[g].len() > 63 {
+        return None;
+    }
+    let head: String = labels[..g].iter().map(|l| format!("{l}.")).collect();
+    if !labels[..g]
+        .iter()
+        .all(|l| !l.is_empty() && l.len() <= 63 && label_ok(l))
+    {
+        return None;
+    }
+    Some(Pattern::Glob(tail, head, prefix.into(), suffix.into()))
 }
 
 /// Longest name we look up (DNS names are at most 253 characters).
@@ -308,25 +392,29 @@ impl Catalog {
         }
         for d in &s.domains {
             let pat = d.trim().trim_end_matches('.').to_ascii_lowercase();
-            let (is_wild, body) = match pat.strip_prefix("*.") {
-                Some(b) => (true, b.to_string()),
-                None => (false, pat.clone()),
-            };
-            if !valid_hostname(&body) {
+            let Some(parsed) = parse_pattern(&pat) else {
                 self.problems
                     .push(format!("{where_}: invalid domain pattern {d:?}"));
                 continue;
-            }
+            };
             let m = Match {
                 service: idx,
                 pattern: self.patterns.len() as u32,
             };
-            let table = if is_wild {
-                &mut self.wildcard
-            } else {
-                &mut self.exact
+            let prev = match &parsed {
+                Pattern::Exact(body) => self.exact.get(body.as_str()).copied(),
+                Pattern::Wildcard(body) => self.wildcard.get(body.as_str()).copied(),
+                Pattern::Glob(tail, head, prefix, suffix) => {
+                    self.globs.get(tail.as_str()).and_then(|v| {
+                        v.iter()
+                            .find(|g| {
+                                *g.head == **head && *g.prefix == **prefix && *g.suffix == **suffix
+                            })
+                            .map(|g| g.m)
+                    })
+                }
             };
-            if let Some(prev) = table.get(body.as_str()) {
+            if let Some(prev) = prev {
                 let other = &self
                     .services
                     .get(prev.service as usize)
@@ -336,7 +424,25 @@ impl Catalog {
                 ));
                 continue;
             }
-            table.insert(body.into_boxed_str(), m);
+            match parsed {
+                Pattern::Exact(body) => {
+                    self.exact.insert(body.into_boxed_str(), m);
+                }
+                Pattern::Wildcard(body) => {
+                    self.wildcard.insert(body.into_boxed_str(), m);
+                }
+                Pattern::Glob(tail, head, prefix, suffix) => {
+                    let list = self.globs.entry(tail.into_boxed_str()).or_default();
+                    list.push(Glob {
+                        head: head.into_boxed_str(),
+                        prefix: prefix.into_boxed_str(),
+                        suffix: suffix.into_boxed_str(),
+                        m,
+                    });
+                    // Most fixed characters first (stable: load order breaks ties).
+                    list.sort_by_key(|g| std::cmp::Reverse(g.fixed_len()));
+                }
+            }
             self.patterns.push((d.trim().to_string(), idx));
         }
         for c in &s.cidrs {
@@ -376,6 +482,44 @@ impl Catalog {
                 rest = tail;
             }
         }
+        // Globs: exact names of other services they also match, and
+        // wildcards of other services that cover their tail.
+        for (tail, list) in &self.globs {
+            for g in list {
+                let pat = &self.patterns[g.m.pattern as usize].0;
+                for (name, m) in &self.exact {
+                    if m.service != g.m.service
+                        && name
+                            .strip_suffix(&**tail)
+                            .and_then(|f| f.strip_suffix('.'))
+                            .is_some_and(|front| g.matches(front))
+                    {
+                        warns.push(format!(
+                            "overlap: {:?} ({}) is also matched by the glob {:?} ({})",
+                            self.patterns[m.pattern as usize].0,
+                            self.services[m.service as usize].id,
+                            pat,
+                            self.services[g.m.service as usize].id
+                        ));
+                    }
+                }
+                let mut rest = Some(&**tail);
+                while let Some(t) = rest {
+                    if let Some(o) = self.wildcard.get(t) {
+                        if o.service != g.m.service {
+                            warns.push(format!(
+                                "overlap: {:?} ({}) is also covered by *.{} ({})",
+                                pat,
+                                self.services[g.m.service as usize].id,
+                                t,
+                                self.services[o.service as usize].id
+                            ));
+                        }
+                    }
+                    rest = t.split_once('.').map(|(_, r)| r);
+                }
+            }
+        }
         warns.sort();
         self.warnings.extend(warns);
     }
@@ -395,12 +539,35 @@ impl Catalog {
         if let Some(m) = self.exact.get(lower) {
             return Some(*m);
         }
+        if let Some(m) = self.match_glob(lower) {
+            return Some(m);
+        }
         let mut rest = lower;
         while let Some((_, tail)) = rest.split_once('.') {
             if let Some(m) = self.wildcard.get(tail) {
                 return Some(*m);
             }
             rest = tail;
+        }
+        None
+    }
+
+    /// The most specific glob matching a lower-cased name: the longest tail
+    /// first.
+    fn match_glob(&self, name: &str) -> Option<Match> {
+        if self.globs.is_empty() {
+            return None;
+        }
+        let mut at = 0;
+        while let Some(dot) = name[at..].find('.') {
+            let front = &name[..at + dot];
+            let tail = &name[at + dot + 1..];
+            if let Some(list) = self.globs.get(tail) {
+                if let Some(g) = list.iter().find(|g| g.matches(front)) {
+                    return Some(g.m);
+                }
+            }
+            at += dot + 1;
         }
         None
     }
@@ -542,6 +709,125 @@ source = "https://example.org"
         assert_eq!(id(&c, "chat.openai.com").as_deref(), Some("chatgpt"));
         assert_eq!(id(&c, ""), None);
         assert_eq!(id(&c, &"a.".repeat(300)), None);
+    }
+
+    #[test]
+    fn globs_match_one_label() {
+        let t = r#"
+[[service]]
+id = "vertex"
+name = "Vertex"
+vendor = "G"
+category = "api"
+country = "US"
+domains = ["*-aiplatform.googleapis.com", "aiplatform.googleapis.com"]
+source = "https://example.org"
+
+[[service]]
+id = "bedrock"
+name = "Bedrock"
+vendor = "A"
+category = "api"
+country = "US"
+domains = ["bedrock-runtime.*.amazonaws.com", "x.bedrock-runtime.*.amazonaws.com"]
+source = "https://example.org"
+
+[[service]]
+id = "chatgpt"
+name = "ChatGPT"
+vendor = "OpenAI"
+category = "chat"
+country = "US"
+domains = ["chatgpt-async-webps-prod-*.webpubsub.azure.com", "*.azure.com", "*.googleapis.com"]
+source = "https://example.org"
+"#;
+        let c = Catalog::from_sources(&[("t.toml".into(), t.into())]).unwrap();
+        assert!(c.problems.is_empty(), "{:?}", c.problems);
+        let is = |n: &str| id(&c, n);
+        assert_eq!(
+            is("us-central1-aiplatform.googleapis.com").as_deref(),
+            Some("vertex")
+        );
+        assert_eq!(
+            is("EUROPE-WEST4-aiplatform.googleapis.com.").as_deref(),
+            Some("vertex")
+        );
+        assert_eq!(is("aiplatform.googleapis.com").as_deref(), Some("vertex"));
+        // The star stands for at least one character, never a dot.
+        assert_eq!(is("-aiplatform.googleapis.com").as_deref(), Some("chatgpt"));
+        assert_eq!(
+            is("a.b-aiplatform.googleapis.com").as_deref(),
+            Some("chatgpt")
+        );
+        assert_eq!(is("x-aiplatform.googleapis.com.evil.net"), None);
+        assert_eq!(
+            is("bedrock-runtime.eu-west-3.amazonaws.com").as_deref(),
+            Some("bedrock")
+        );
+        assert_eq!(
+            is("x.bedrock-runtime.us-east-1.amazonaws.com").as_deref(),
+            Some("bedrock")
+        );
+        assert_eq!(is("bedrock-runtime.a.b.amazonaws.com"), None);
+        assert_eq!(is("y.bedrock-runtime.us-east-1.amazonaws.com"), None);
+        assert_eq!(is("bedrock-runtime.amazonaws.com"), None);
+        assert_eq!(is("s3.us-east-1.amazonaws.com"), None);
+        // A glob beats a wildcard.
+        assert_eq!(
+            is("chatgpt-async-webps-prod-eastus-12.webpubsub.azure.com").as_deref(),
+            Some("chatgpt")
+        );
+        let m = c
+            .match_name("chatgpt-async-webps-prod-e.webpubsub.azure.com")
+            .unwrap();
+        assert_eq!(
+            c.pattern(m),
+            "chatgpt-async-webps-prod-*.webpubsub.azure.com"
+        );
+        // The glob of a second service is reported as an overlap.
+        assert!(
+            c.warnings.iter().any(
+                |w| w.contains("*-aiplatform.googleapis.com") && w.contains("*.googleapis.com")
+            ),
+            "{:?}",
+            c.warnings
+        );
+    }
+
+    #[test]
+    fn malformed_globs_are_problems() {
+        for bad in [
+            "a*b*.example.com",
+            "*x.com",
+            "x.*.com",
+            "*.*.example.com",
+            "a.*",
+            "a*b",
+            "pre*fix.ex ample.com",
+            "a..*.example.com",
+        ] {
+            let t = format!(
+                "[[service]]\nid = \"s\"\nname = \"S\"\nvendor = \"V\"\ncategory = \"chat\"\n\
+                 country = \"US\"\ndomains = [{bad:?}]\nsource = \"https://example.org\"\n"
+            );
+            let c = Catalog::from_sources(&[("t.toml".into(), t)]).unwrap();
+            assert!(
+                c.problems
+                    .iter()
+                    .any(|p| p.contains("invalid domain pattern")),
+                "{bad}: {:?}",
+                c.problems
+            );
+        }
+        let t = "[[service]]\nid = \"s\"\nname = \"S\"\nvendor = \"V\"\ncategory = \"chat\"\n\
+                 country = \"US\"\ndomains = [\"q.*.example.com\", \"Q.*.example.com\"]\n\
+                 source = \"https://example.org\"\n";
+        let c = Catalog::from_sources(&[("t.toml".into(), t.into())]).unwrap();
+        assert!(
+            c.problems.iter().any(|p| p.contains("already listed")),
+            "{:?}",
+            c.problems
+        );
     }
 
     #[test]
