@@ -46,6 +46,10 @@ struct T {
     hosts: &'static str,
     hosts_intro: &'static str,
     host_cols: [&'static str; 4],
+    candidates: &'static str,
+    candidates_intro: &'static str,
+    candidate_cols: [&'static str; 6],
+    more_candidates: &'static str,
     timeline: &'static str,
     timeline_intro: &'static str,
     visibility: &'static str,
@@ -89,6 +93,10 @@ const EN: T = T {
     hosts: "Hosts by data sent to AI services",
     hosts_intro: "Internal hosts (or subnets, or pseudonyms) that used AI services, by data sent.",
     host_cols: ["Host", "Connections", "Sent", "Services"],
+    candidates: "Possibly AI, not in the catalog — review",
+    candidates_intro: "Names that match no catalog entry but look like generative-AI services (the clue says why). They are not counted as AI use anywhere in this report. Review them: `lanterne signatures suggest` turns them into catalog entries to complete.",
+    candidate_cols: ["Name", "Clue", "Hosts", "Connections", "Sent", "Received"],
+    more_candidates: "more names in the summary JSON",
     timeline: "Timeline",
     timeline_intro: "Data sent to each service over time.",
     visibility: "What could not be seen",
@@ -137,6 +145,10 @@ const FR: T = T {
     hosts: "Postes par volume envoyé aux services d'IA",
     hosts_intro: "Postes internes (ou sous-réseaux, ou pseudonymes) ayant utilisé des services d'IA, par volume envoyé.",
     host_cols: ["Poste", "Connexions", "Envoyé", "Services"],
+    candidates: "Peut-être de l'IA, absent du catalogue — à examiner",
+    candidates_intro: "Noms qui ne correspondent à aucun service du catalogue mais ressemblent à des services d'IA générative (l'indice dit pourquoi). Ils ne sont comptés nulle part comme usage de l'IA dans ce rapport. À examiner : `lanterne signatures suggest` en fait des fiches de catalogue à compléter.",
+    candidate_cols: ["Nom", "Indice", "Postes", "Connexions", "Envoyé", "Reçu"],
+    more_candidates: "autres noms dans le résumé JSON",
     timeline: "Chronologie",
     timeline_intro: "Données envoyées à chaque service au fil du temps.",
     visibility: "Ce qui n'a pas pu être vu",
@@ -499,6 +511,51 @@ pub fn render(summary: &Value, catalog: &Catalog, lang: Lang) -> String {
         }
     }
     o.push_str("</section>");
+    // Candidates: possibly AI, not in the catalog.
+    let cands = summary["candidates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !cands.is_empty() {
+        let _ = write!(
+            o,
+            "<section id=\"candidates\"><h2>{}</h2><p class=\"intro\">{}</p>",
+            esc(t.candidates),
+            esc(t.candidates_intro)
+        );
+        o.push_str(&table_head(
+            "class=\"sortable\" id=\"candidates-table\"",
+            &t.candidate_cols,
+            |i| i >= 2,
+        ));
+        for c in cands.iter().take(50) {
+            let _ = write!(
+                o,
+                "<tr><td>{}</td><td>{}</td><td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td><td class=\"n\" data-v=\"{}\">{}</td></tr>",
+                esc(s(&c["name"])),
+                esc(s(&c["clue"])),
+                u(&c["hosts"]),
+                u(&c["hosts"]),
+                u(&c["flows"]),
+                u(&c["flows"]),
+                u(&c["bytes_up"]),
+                esc(&b(u(&c["bytes_up"]))),
+                u(&c["bytes_down"]),
+                esc(&b(u(&c["bytes_down"])))
+            );
+        }
+        o.push_str("</tbody></table>");
+        let total = (u(&summary["visibility"]["candidate_names"]) as usize).max(cands.len());
+        if total > 50 {
+            let _ = write!(
+                o,
+                "<p class=\"intro\">+ {} {}</p>",
+                total - 50,
+                esc(t.more_candidates)
+            );
+        }
+        o.push_str("</section>");
+    }
     // Timeline: hourly buckets, by day when they are many.
     let tl = &summary["timeline"];
     let bucket_s = tl["bucket_seconds"].as_u64().unwrap_or(3600).max(1);

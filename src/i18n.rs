@@ -28,6 +28,13 @@ pub struct Texts {
     pub more_hosts: fn(usize) -> String,
     /// "{n} packets could not be decoded (see capture.undecodable)"
     pub undecodable: fn(u64) -> String,
+    /// "Possibly AI, not in the catalog — review: {n} name(s)"
+    pub candidates: fn(usize) -> String,
+    /// What a candidate is, under the heading.
+    pub candidates_note: &'static str,
+    pub candidate_columns: [&'static str; 6],
+    /// "… and {n} more names (see --json)"
+    pub more_candidates: fn(usize) -> String,
 }
 
 const EN: Texts = Texts {
@@ -50,6 +57,10 @@ const EN: Texts = Texts {
     host_columns: ["HOST", "FLOWS", "SENT", "SERVICES"],
     more_hosts: |n| format!("… and {n} more hosts (see --json / --csv)"),
     undecodable: |n| format!("{n} packets could not be decoded (see capture.undecodable)"),
+    candidates: |n| format!("Possibly AI, not in the catalog — review: {n} name(s)"),
+    candidates_note: "  Names that match no catalog entry but look like generative-AI services; not counted as AI above. `lanterne signatures suggest` turns them into catalog entries to complete.",
+    candidate_columns: ["NAME", "CLUE", "HOSTS", "FLOWS", "SENT", "RECEIVED"],
+    more_candidates: |n| format!("… and {n} more names (see --json)"),
 };
 
 const FR: Texts = Texts {
@@ -82,6 +93,10 @@ const FR: Texts = Texts {
     host_columns: ["POSTE", "CONNEX.", "ENVOYÉ", "SERVICES"],
     more_hosts: |n| format!("… et {n} autres postes (voir --json / --csv)"),
     undecodable: |n| format!("{n} paquets n'ont pas pu être décodés (voir capture.undecodable)"),
+    candidates: |n| format!("Peut-être de l'IA, absent du catalogue — à examiner : {n} nom(s)"),
+    candidates_note: "  Noms qui ne correspondent à aucun service du catalogue mais ressemblent à des services d'IA générative ; non comptés comme IA ci-dessus. `lanterne signatures suggest` en fait des fiches de catalogue à compléter.",
+    candidate_columns: ["NOM", "INDICE", "POSTES", "CONNEX.", "ENVOYÉ", "REÇU"],
+    more_candidates: |n| format!("… et {n} autres noms (voir --json)"),
 };
 
 impl Lang {

@@ -4,6 +4,7 @@
 //! Pipeline (see DESIGN.md): [`source`] → [`decode`] → [`flow`] table in the
 //! [`engine`] → extractors in [`proto`] → [`signatures`] → [`report`].
 
+pub mod candidates;
 pub mod capture;
 pub mod clickhouse;
 pub mod decode;
@@ -12,6 +13,7 @@ pub mod defrag;
 pub mod engine;
 pub mod facts;
 pub mod flow;
+pub mod hostlists;
 pub mod html;
 pub mod i18n;
 pub mod limits;
@@ -27,4 +29,5 @@ pub mod risk;
 pub mod signatures;
 pub mod source;
 pub mod stats;
+pub mod suggest;
 pub mod testutil;

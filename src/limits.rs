@@ -13,7 +13,8 @@
 //! | flow table | 35 % | a flow with the earliest deadline ends (`evicted_flows`) |
 //! | reassembly buffers (TCP streams, QUIC CRYPTO) | 15 % | the flow that started buffering first stops being inspected (`reassembly_dropped`) |
 //! | DNS name cache | 15 % | the older half of the names is forgotten (`dns_cache_evictions`) |
-//! | per-host aggregates (and their copies in snapshots and reports) | 15 % | a new host's flows count for the services, not per host (`untracked_host_flows`) |
+//! | per-host aggregates (and their copies in snapshots and reports) | 13 % | a new host's flows count for the services, not per host (`untracked_host_flows`) |
+//! | candidates (names that look like AI services the catalog does not know) | 2 % | a new name, or a new host of a name, is not recorded (`candidates_dropped`) |
 //! | read chunks in flight (`read`, several workers) | 10 % | smaller chunks (at most 1 MiB each) |
 //! | duplicate window (capture `--dedup-ms`) | 5 % | the oldest frames are forgotten first |
 //! | IP datagrams waiting for fragments | 5 % | the oldest are given up (`defrag_dropped`) |
@@ -48,6 +49,10 @@ pub const DNS_ENTRY_COST: usize = 112;
 /// its copy in a live snapshot, and its lines of the summary JSON being
 /// built (measured: about 1.7 KiB in all).
 pub const HOST_COST: usize = 2048;
+/// Bytes a candidate name costs besides its name (its map entry, counts
+/// and clue), and each host recorded for it.
+pub const CANDIDATE_COST: usize = 160;
+pub const CANDIDATE_HOST_COST: usize = 48;
 /// Bytes a remembered frame costs in the duplicate window.
 pub const DEDUP_ENTRY_COST: usize = 48;
 /// New QUIC connections whose Initials are decrypted per second of capture
@@ -64,6 +69,8 @@ pub struct Limits {
     pub reassembly_bytes: usize,
     pub dns_cache_bytes: usize,
     pub max_hosts: usize,
+    /// Bytes of candidate names and their hosts ([`CANDIDATE_COST`]).
+    pub candidate_bytes: usize,
     pub dedup_entries: usize,
     pub quic_decrypts_per_sec: u64,
     /// Read chunk size with several workers.
@@ -95,7 +102,8 @@ impl Limits {
             max_flows: (part(0.35) / FlowTable::BYTES_PER_FLOW).max(1),
             reassembly_bytes: part(0.15),
             dns_cache_bytes: part(0.15),
-            max_hosts: (part(0.15) / HOST_COST).max(1),
+            max_hosts: (part(0.13) / HOST_COST).max(1),
+            candidate_bytes: part(0.02),
             dedup_entries: (part(0.05) / DEDUP_ENTRY_COST).max(1),
             quic_decrypts_per_sec: QUIC_DECRYPTS_PER_SEC,
             defrag_bytes: part(0.05),
@@ -235,14 +243,16 @@ mod tests {
             + l.reassembly_bytes
             + l.dns_cache_bytes
             + l.max_hosts * HOST_COST
+            + l.candidate_bytes
             + l.dedup_entries * DEDUP_ENTRY_COST
             + l.defrag_bytes
             + l.chunk_bytes * CHUNK_COST * 6;
         assert!(total as u64 <= usable, "{total} of {usable}");
-        // The default keeps about 495 000 flows, 76 000 hosts and
-        // full-size chunks.
+        // The default keeps about 495 000 flows, 65 000 hosts, 20 MB of
+        // candidates and full-size chunks.
         assert!(l.max_flows > 450_000, "{}", l.max_flows);
-        assert!(l.max_hosts > 75_000, "{}", l.max_hosts);
+        assert!(l.max_hosts > 64_000, "{}", l.max_hosts);
+        assert!(l.candidate_bytes > 19 << 20, "{}", l.candidate_bytes);
         assert_eq!(l.chunk_bytes, crate::pipeline::CHUNK_BYTES);
         // A small budget: smaller chunks.
         let s = Limits::from_budget(64 << 20, 2);

@@ -354,7 +354,8 @@ enum SigCmd {
         #[command(flatten)]
         common: Common,
     },
-    /// Show which service each name matches (exit 1 if none matched).
+    /// Show which service each name matches, or the candidate clue of a name
+    /// that matches none (exit 1 if none matched).
     Match {
         #[command(flatten)]
         common: Common,
@@ -363,6 +364,56 @@ enum SigCmd {
         #[arg(required = true, value_name = "NAME")]
         names: Vec<String>,
     },
+    /// Catalog stubs (a policy file) for the candidates of summaries: names seen
+    /// that look like AI services the catalog does not know, to review.
+    Suggest {
+        #[command(flatten)]
+        common: Common,
+        #[arg(required = true, value_name = "SUMMARY.json")]
+        summaries: Vec<PathBuf>,
+    },
+    /// Which names of external host lists (plain, v2fly, Clash, Surge, hosts,
+    /// Adblock, dnsmasq) the catalog does not cover, for review; never imports.
+    Diff {
+        #[command(flatten)]
+        common: Common,
+        /// The lists' format (default: recognised line by line).
+        #[arg(long, value_enum, default_value_t = ListFormat::Auto)]
+        list_format: ListFormat,
+        /// Also list the rules the catalog covers.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        #[arg(required = true, value_name = "LIST")]
+        lists: Vec<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum ListFormat {
+    Auto,
+    Plain,
+    V2fly,
+    Clash,
+    Surge,
+    Hosts,
+    Adblock,
+}
+
+impl From<ListFormat> for lanterne::hostlists::Format {
+    fn from(f: ListFormat) -> Self {
+        use lanterne::hostlists::Format as F;
+        match f {
+            ListFormat::Auto => F::Auto,
+            ListFormat::Plain => F::Plain,
+            ListFormat::V2fly => F::V2fly,
+            ListFormat::Clash => F::Clash,
+            ListFormat::Surge => F::Surge,
+            ListFormat::Hosts => F::Hosts,
+            ListFormat::Adblock => F::Adblock,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -637,6 +688,7 @@ fn prepare(a: &AnalysisArgs, threads: usize, outside: u64, live: bool) -> Result
         limits,
         max_hosts: limits.max_hosts,
         clickhouse: None,
+        candidate_bytes: limits.candidate_bytes,
     };
     Ok(Prepared {
         catalog,
@@ -1350,38 +1402,176 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
         } => {
             let cat = load_catalog(&common)?;
             let mut any = false;
+            let mut out = String::new();
+            if format == Format::Csv {
+                out.push_str("name,service,vendor,category,pattern,candidate\r\n");
+            }
             for n in &names {
                 let m = cat.match_name(n);
                 any |= m.is_some();
+                let s = m.map(|m| cat.service(m.service));
+                let pattern = m.map(|m| cat.pattern(m));
+                let clue = match m {
+                    Some(_) => None,
+                    None => lanterne::candidates::clue(&cat, n),
+                };
                 match format {
                     Format::Json => {
-                        let v = match m {
-                            Some(m) => {
-                                let s = cat.service(m.service);
-                                serde_json::json!({"name": n, "service": s.id, "vendor": s.vendor,
-                                    "category": s.category, "pattern": cat.pattern(m)})
-                            }
-                            None => serde_json::json!({"name": n, "service": null, "vendor": null,
-                                "category": null, "pattern": null}),
-                        };
-                        println!("{v}");
+                        let v = serde_json::json!({"name": n, "service": s.map(|s| &s.id),
+                            "vendor": s.map(|s| &s.vendor), "category": s.map(|s| &s.category),
+                            "pattern": pattern, "candidate": clue});
+                        out.push_str(&format!("{v}\n"));
                     }
-                    _ => match m {
-                        Some(m) => {
-                            let s = cat.service(m.service);
-                            println!(
-                                "{n}\t{}\t{}\t{}\t{}",
-                                s.id,
-                                s.vendor,
-                                s.category,
-                                cat.pattern(m)
-                            );
+                    Format::Csv => {
+                        let row = [
+                            n.as_str(),
+                            s.map_or("", |s| &s.id),
+                            s.map_or("", |s| &s.vendor),
+                            s.map_or("", |s| &s.category),
+                            pattern.unwrap_or(""),
+                            clue.unwrap_or(""),
+                        ];
+                        let row: Vec<String> = row.iter().map(|f| report::csv_field(f)).collect();
+                        out.push_str(&row.join(","));
+                        out.push_str("\r\n");
+                    }
+                    Format::Table => match (s, clue) {
+                        (Some(s), _) => out.push_str(&format!(
+                            "{n}\t{}\t{}\t{}\t{}\n",
+                            s.id,
+                            s.vendor,
+                            s.category,
+                            pattern.unwrap_or("")
+                        )),
+                        (None, Some(c)) => {
+                            out.push_str(&format!("{n}\tno match\tcandidate: {c}\n"))
                         }
-                        None => println!("{n}\tno match"),
+                        (None, None) => out.push_str(&format!("{n}\tno match\n")),
                     },
                 }
             }
+            print!("{out}");
             Ok(if any { 0 } else { 1 })
+        }
+        SigCmd::Suggest { common, summaries } => {
+            let cat = load_catalog(&common)?;
+            let mut docs = Vec::new();
+            for p in &summaries {
+                let text = std::fs::read_to_string(p)
+                    .map_err(|e| Fail::Runtime(format!("{}: cannot read: {e}", p.display())))?;
+                let doc: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| Fail::Runtime(format!("{}: not JSON: {e}", p.display())))?;
+                if doc["schema"] != report::SCHEMA {
+                    return Err(Fail::Runtime(format!(
+                        "{}: not a {} document",
+                        p.display(),
+                        report::SCHEMA
+                    )));
+                }
+                docs.push((p.display().to_string(), doc));
+            }
+            print!("{}", lanterne::suggest::suggest(&docs, &cat));
+            Ok(0)
+        }
+        SigCmd::Diff {
+            common,
+            list_format,
+            all,
+            format,
+            lists,
+        } => {
+            let cat = load_catalog(&common)?;
+            let mut out = String::new();
+            if format == Format::Csv {
+                out.push_str("status,name,kind,list,line,service,missing,candidate\r\n");
+            }
+            let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+            for p in &lists {
+                let text = std::fs::read(p)
+                    .map_err(|e| Fail::Runtime(format!("{}: cannot read: {e}", p.display())))?;
+                let text = String::from_utf8_lossy(&text);
+                let list = lanterne::hostlists::parse(&text, list_format.into());
+                *counts.entry("skipped").or_default() += list.skipped;
+                for r in &list.rules {
+                    let cov = lanterne::hostlists::coverage(&cat, r);
+                    *counts.entry(cov.status()).or_default() += 1;
+                    if !all && matches!(cov, lanterne::hostlists::Coverage::Covered(_)) {
+                        continue;
+                    }
+                    let (service, missing) = match &cov {
+                        lanterne::hostlists::Coverage::Covered(s) => (s.as_str(), ""),
+                        lanterne::hostlists::Coverage::Partial(s, m) => (s.as_str(), *m),
+                        _ => ("", ""),
+                    };
+                    let clue = match cov {
+                        lanterne::hostlists::Coverage::Missing => {
+                            lanterne::candidates::clue(&cat, &r.value)
+                        }
+                        _ => None,
+                    };
+                    let list_name = p.display().to_string();
+                    match format {
+                        Format::Json => {
+                            let v = serde_json::json!({"status": cov.status(), "name": r.value,
+                                "kind": r.kind.as_str(), "list": list_name, "line": r.line,
+                                "service": (!service.is_empty()).then_some(service),
+                                "missing": (!missing.is_empty()).then_some(missing),
+                                "candidate": clue});
+                            out.push_str(&format!("{v}\n"));
+                        }
+                        Format::Csv => {
+                            let line = r.line.to_string();
+                            let row = [
+                                cov.status(),
+                                &r.value,
+                                r.kind.as_str(),
+                                &list_name,
+                                &line,
+                                service,
+                                missing,
+                                clue.unwrap_or(""),
+                            ];
+                            let row: Vec<String> =
+                                row.iter().map(|f| report::csv_field(f)).collect();
+                            out.push_str(&row.join(","));
+                            out.push_str("\r\n");
+                        }
+                        Format::Table => {
+                            let mut l = format!(
+                                "{:<14} {:<44} {:<10} {}:{}",
+                                cov.status(),
+                                r.value,
+                                r.kind.as_str(),
+                                list_name,
+                                r.line
+                            );
+                            if !service.is_empty() {
+                                l.push_str(&format!("  {service}"));
+                            }
+                            if !missing.is_empty() {
+                                l.push_str(&format!(" (not: {missing})"));
+                            }
+                            if let Some(c) = clue {
+                                l.push_str(&format!("  candidate: {c}"));
+                            }
+                            out.push_str(&l);
+                            out.push('\n');
+                        }
+                    }
+                }
+            }
+            print!("{out}");
+            let n = |k: &str| counts.get(k).copied().unwrap_or(0);
+            eprintln!(
+                "{} rules: {} covered, {} partial, {} missing, {} not comparable (keywords, expressions); {} lines not host rules",
+                n("covered") + n("partial") + n("missing") + n("not-comparable"),
+                n("covered"),
+                n("partial"),
+                n("missing"),
+                n("not-comparable"),
+                n("skipped")
+            );
+            Ok(0)
         }
     }
 }

@@ -353,6 +353,7 @@ pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
             "quic_decryptions_skipped",
             "untracked_host_flows",
             "defrag_dropped",
+            "candidates_dropped",
         ],
     );
     capture.insert("limits".into(), Value::Object(limits));
@@ -418,6 +419,9 @@ pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
         "doh_dot_byte_share": ratio(g("doh_dot_bytes"), total_bytes),
         "quic_undecryptable_byte_share": ratio(g("quic_undecryptable_bytes"), total_bytes),
     });
+    let (candidates, candidate_names) = merge_candidates(a, b);
+    let mut visibility = visibility;
+    visibility["candidate_names"] = json!(candidate_names);
     let (hosts, other_hosts) = merge_hosts(a, b);
     // Services: sums, and the distinct hosts from the merged hosts.
     let mut users: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -506,8 +510,64 @@ pub fn merge(a: &Value, b: &Value) -> Result<Value, String> {
         "services": services,
         "hosts": hosts,
         "other_hosts": other_hosts,
+        "candidates": candidates,
         "timeline": {"bucket_seconds": bucket_s, "series": series},
     }))
+}
+
+/// The candidates of two summaries, matched by name: counts add up, the
+/// host lists are united (a candidate's `hosts` is their union when both
+/// lists are whole, else at least the larger count), the largest uploads
+/// kept as a run keeps them. Also the number of distinct candidate names:
+/// exact when no input left names out, else an upper bound.
+fn merge_candidates(a: &Value, b: &Value) -> (Vec<Value>, u64) {
+    let listed = |s: &Value| s["candidates"].as_array().map_or(0, Vec::len) as u64;
+    let omitted = |s: &Value| u(&s["visibility"]["candidate_names"]).saturating_sub(listed(s));
+    let mut all: Vec<Value> = by_key([&a["candidates"], &b["candidates"]], "name")
+        .into_values()
+        .map(|l| {
+            fold(l, |x, y| {
+                let mut hosts: BTreeSet<String> = BTreeSet::new();
+                for h in [x, y]
+                    .iter()
+                    .flat_map(|v| v["host_list"].as_array().into_iter().flatten())
+                {
+                    if let Some(h) = h.as_str() {
+                        hosts.insert(h.to_string());
+                    }
+                }
+                let whole = |v: &Value| {
+                    u(&v["hosts"]) == v["host_list"].as_array().map_or(0, Vec::len) as u64
+                };
+                let n_hosts = if whole(x) && whole(y) {
+                    hosts.len() as u64
+                } else {
+                    (hosts.len() as u64).max(u(&x["hosts"])).max(u(&y["hosts"]))
+                };
+                let list: Vec<String> = hosts
+                    .into_iter()
+                    .take(crate::report::MAX_CANDIDATE_HOSTS_LISTED)
+                    .collect();
+                json!({
+                    "name": x["name"],
+                    "clue": x["clue"],
+                    "hosts": n_hosts,
+                    "flows": u(&x["flows"]).saturating_add(u(&y["flows"])),
+                    "bytes_up": u(&x["bytes_up"]).saturating_add(u(&y["bytes_up"])),
+                    "bytes_down": u(&x["bytes_down"]).saturating_add(u(&y["bytes_down"])),
+                    "first_seen": min_str(&x["first_seen"], &y["first_seen"]),
+                    "last_seen": max_str(&x["last_seen"], &y["last_seen"]),
+                    "host_list": list,
+                })
+            })
+        })
+        .collect();
+    let names = (all.len() as u64)
+        .saturating_add(omitted(a))
+        .saturating_add(omitted(b));
+    sort_by_upload(&mut all, "name");
+    all.truncate(crate::report::MAX_CANDIDATES);
+    (all, names)
 }
 
 /// Merges every summary, in order.

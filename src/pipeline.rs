@@ -729,6 +729,7 @@ fn run_workers(
                 let (cfg, mut opts, shared) = (cfg.clone(), agg_opts.clone(), &shared);
                 // (Each worker keeps its share of the hosts.)
                 opts.max_hosts = (opts.max_hosts / n).max(1);
+                opts.candidate_bytes /= n;
                 s.spawn(move || run_worker(w, shared, cfg, catalog, opts, facts))
             })
             .collect();

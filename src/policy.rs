@@ -14,9 +14,25 @@
 //! cidrs = ["10.50.0.0/24"]
 //! ```
 //!
+//! ```toml
+//! [[catalog]]                      # a public AI service the catalog does not know yet
+//! id = "example-ai"                # (`lanterne signatures suggest` writes such stubs)
+//! name = "Example AI"
+//! vendor = "Example Inc."
+//! category = "chat"
+//! domains = ["example.ai", "*.example.ai"]
+//! trains_on_inputs = "unknown"
+//! retention = "unknown"
+//! enterprise_offer = false
+//! ```
+//!
 //! Every id in `sanctioned` must exist (a typo would silently turn sanctioned
 //! use into shadow use); internal services use the catalog's format, `country`,
-//! `source` and the data-use fields are optional for them.
+//! `source` and the data-use fields are optional for them. `[[catalog]]`
+//! entries are added to the catalog as it is: not sanctioned unless listed in
+//! `sanctioned`, their risk computed from their facts (unknown facts count
+//! against them, an empty `country` as a vendor outside the EU and the US);
+//! `source` and `country` are optional.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -32,6 +48,8 @@ struct PolicyFile {
     sanctioned: Vec<String>,
     #[serde(default)]
     service: Vec<Service>,
+    #[serde(default)]
+    catalog: Vec<Service>,
 }
 
 /// A loaded policy.
@@ -64,6 +82,11 @@ impl Policy {
         }
         let internal_ids: Vec<String> = services.iter().map(|s| s.id.clone()).collect();
         catalog.add_internal(services);
+        let mut local = f.catalog;
+        for s in &mut local {
+            s.file = name.to_string();
+        }
+        catalog.add_local(local);
         if catalog.problems.len() > before {
             return Err(format!("{name}: {}", catalog.problems[before..].join("; ")));
         }
@@ -119,6 +142,32 @@ mod tests {
                 .id,
             "acme-llm"
         );
+    }
+
+    /// `[[catalog]]` entries (as `signatures suggest` writes them) join the
+    /// catalog unsanctioned, with their facts.
+    #[test]
+    fn local_catalog_entries() {
+        let mut cat = Catalog::builtin();
+        let p = Policy::parse(
+            "sanctioned = []\n[[catalog]]\nid = \"newbot-ai\"\nname = \"newbot.ai\"\nvendor = \"newbot.ai\"\ncategory = \"other\"\ncountry = \"\"\ndomains = [\"newbot.ai\", \"app.newbot.ai\"]\ncidrs = []\ntrains_on_inputs = \"unknown\"\nretention = \"unknown\"\nenterprise_offer = false\n",
+            "p.toml",
+            &mut cat,
+        )
+        .unwrap();
+        let m = cat.match_name("app.newbot.ai").unwrap();
+        let s = cat.service(m.service);
+        assert_eq!(s.id, "newbot-ai");
+        assert!(s.local && !s.internal && !p.is_sanctioned("newbot-ai"));
+        assert_eq!(crate::risk::level(s).as_str(), "high");
+        // A bad country is still an error.
+        let e = Policy::parse(
+            "[[catalog]]\nid = \"x-ai\"\nname = \"x\"\nvendor = \"x\"\ncategory = \"other\"\ncountry = \"France\"\ndomains = [\"x.example\"]\n",
+            "p.toml",
+            &mut cat,
+        )
+        .unwrap_err();
+        assert!(e.contains("country"), "{e}");
     }
 
     #[test]

@@ -132,6 +132,22 @@ struct SvcAgg {
     timeline: BTreeMap<i64, (u64, u64, u64)>,
 }
 
+/// A name that looks like an AI service the catalog does not know (see
+/// [`crate::candidates`]).
+#[derive(Debug, Clone)]
+struct CandAgg {
+    clue: &'static str,
+    c: Counts,
+    /// Hosts (or groups) that reached it; random keys, as its name is the
+    /// sender's choice.
+    hosts: std::collections::HashSet<IpAddr>,
+}
+
+/// Most candidates in the summary (the largest uploads first), and most
+/// hosts listed for each.
+pub const MAX_CANDIDATES: usize = 500;
+pub const MAX_CANDIDATE_HOSTS_LISTED: usize = 100;
+
 #[derive(Debug, Default, Clone)]
 struct HostAgg {
     all: Counts,
@@ -166,6 +182,9 @@ pub struct AggOptions {
     pub max_hosts: usize,
     /// `--clickhouse`: where AI flows go as rows (each aggregator clones it).
     pub clickhouse: Option<crate::clickhouse::ChSink>,
+    /// Bytes of candidates this aggregator may keep (see
+    /// [`crate::limits::CANDIDATE_COST`]).
+    pub candidate_bytes: usize,
 }
 
 /// [`DEFAULT_INTERNAL`] parsed.
@@ -189,6 +208,7 @@ impl Default for AggOptions {
             limits: Limits::default(),
             max_hosts: Limits::default().max_hosts,
             clickhouse: None,
+            candidate_bytes: Limits::default().candidate_bytes,
         }
     }
 }
@@ -229,6 +249,15 @@ pub struct Aggregator {
     /// skipped).
     plain_hosts: std::collections::VecDeque<IpAddr>,
     clickhouse: Option<crate::clickhouse::ChSink>,
+    /// Candidates by lower-cased name (random keys: names are the
+    /// sender's choice).
+    candidates: std::collections::HashMap<Box<str>, CandAgg>,
+    /// Bytes the candidates take, and may take.
+    candidate_bytes: usize,
+    candidate_budget: usize,
+    /// Flows of candidates not recorded, or not recorded for their host,
+    /// because the candidates had taken their share of the memory budget.
+    pub candidates_dropped: u64,
 }
 
 /// Flow durations (µs) and sizes (IP bytes, both directions), all flows.
@@ -279,6 +308,10 @@ impl Aggregator {
             untracked_host_flows: 0,
             plain_hosts: Default::default(),
             clickhouse: opts.clickhouse,
+            candidates: Default::default(),
+            candidate_bytes: 0,
+            candidate_budget: opts.candidate_bytes,
+            candidates_dropped: 0,
         }
     }
 
@@ -296,6 +329,7 @@ impl Aggregator {
             view: self.view.clone(),
             plain_hosts: self.plain_hosts.clone(),
             clickhouse: None,
+            candidates: self.candidates.clone(),
             ..*self
         }
     }
@@ -444,6 +478,51 @@ impl Aggregator {
         }
     }
 
+    /// Counts a flow to a name no service matched, if the name looks like
+    /// an AI service (a clue, see [`crate::candidates`]).
+    fn note_candidate(&mut self, name: &str, host: IpAddr, r: &FlowRecord, cat: &Catalog) {
+        let Some(clue) = crate::candidates::clue(cat, name) else {
+            return;
+        };
+        let name = name.strip_suffix('.').unwrap_or(name);
+        let mut buf = [0u8; 253];
+        let Some(lower) = buf.get_mut(..name.len()) else {
+            return;
+        };
+        lower.copy_from_slice(name.as_bytes());
+        lower.make_ascii_lowercase();
+        let Ok(lower) = std::str::from_utf8(lower) else {
+            return;
+        };
+        use crate::limits::{CANDIDATE_COST, CANDIDATE_HOST_COST};
+        let (used, budget) = (&mut self.candidate_bytes, self.candidate_budget);
+        let c = match self.candidates.get_mut(lower) {
+            Some(c) => c,
+            None => {
+                let cost = CANDIDATE_COST + lower.len() + CANDIDATE_HOST_COST;
+                if *used + cost > budget {
+                    self.candidates_dropped += 1;
+                    return;
+                }
+                *used += cost - CANDIDATE_HOST_COST;
+                self.candidates.entry(lower.into()).or_insert(CandAgg {
+                    clue,
+                    c: Counts::default(),
+                    hosts: Default::default(),
+                })
+            }
+        };
+        c.c.add(r);
+        if !c.hosts.contains(&host) {
+            if *used + CANDIDATE_HOST_COST > budget {
+                self.candidates_dropped += 1;
+            } else {
+                *used += CANDIDATE_HOST_COST;
+                c.hosts.insert(host);
+            }
+        }
+    }
+
     /// Adds another worker's aggregates (sums, unions, minima and maxima:
     /// the result does not depend on how flows were split between workers).
     pub fn merge(&mut self, o: Aggregator) {
@@ -486,6 +565,19 @@ impl Aggregator {
                 e.0 += f;
                 e.1 += u;
                 e.2 += dn;
+            }
+        }
+        self.candidates_dropped += o.candidates_dropped;
+        self.candidate_bytes += o.candidate_bytes;
+        for (name, c) in o.candidates {
+            match self.candidates.get_mut(&name) {
+                Some(d) => {
+                    d.c.merge(&c.c);
+                    d.hosts.extend(c.hosts);
+                }
+                None => {
+                    self.candidates.insert(name, c);
+                }
             }
         }
         for (ip, h) in o.hosts {
@@ -627,6 +719,11 @@ impl FlowSink for Aggregator {
         }
         // (The host, or its subnet with --host-prefix.)
         let client = self.view.group(r.client);
+        if r.service.is_none() && !is_dns_flow(&r) {
+            if let Some(n) = r.server_name.as_deref() {
+                self.note_candidate(n, client, &r, cat);
+            }
+        }
         let host = if self.hosts.contains_key(&client) {
             self.hosts.get_mut(&client)
         } else if self.room_for_host(r.service.is_some()) {
@@ -918,6 +1015,7 @@ impl Aggregator {
                     "quic_decryptions_skipped": st.quic_decryptions_skipped,
                     "untracked_host_flows": self.untracked_host_flows,
                     "defrag_dropped": st.defrag_dropped,
+                    "candidates_dropped": self.candidates_dropped,
                 },
                 "undecodable": undecodable,
                 "anomalies": st.anomalies,
@@ -942,13 +1040,41 @@ impl Aggregator {
                 "ech_byte_share": ratio(self.bytes_ech, total_bytes),
                 "doh_dot_byte_share": ratio(self.bytes_doh_dot, total_bytes),
                 "quic_undecryptable_byte_share": ratio(self.bytes_quic_undecryptable, total_bytes),
+                "candidate_names": self.candidates.len(),
             },
             "policy": policy,
             "services": services,
             "hosts": hosts,
             "other_hosts": other_hosts,
+            "candidates": self.candidates_out(),
             "timeline": {"bucket_seconds": bucket_s, "series": series},
         })
+    }
+
+    /// The summary's `candidates`: the [`MAX_CANDIDATES`] largest uploads.
+    fn candidates_out(&self) -> Vec<Value> {
+        let mut all: Vec<(&str, &CandAgg)> =
+            self.candidates.iter().map(|(n, c)| (&**n, c)).collect();
+        all.sort_unstable_by(|a, b| b.1.c.up.cmp(&a.1.c.up).then_with(|| a.0.cmp(b.0)));
+        all.truncate(MAX_CANDIDATES);
+        all.into_iter()
+            .map(|(name, c)| {
+                let mut hosts: Vec<String> = c.hosts.iter().map(|h| self.view.label(*h)).collect();
+                hosts.sort_unstable();
+                hosts.truncate(MAX_CANDIDATE_HOSTS_LISTED);
+                json!({
+                    "name": self.view.show_name(name),
+                    "clue": c.clue,
+                    "hosts": c.hosts.len(),
+                    "flows": c.c.flows,
+                    "bytes_up": c.c.up,
+                    "bytes_down": c.c.down,
+                    "first_seen": rfc3339(c.c.first),
+                    "last_seen": rfc3339(c.c.last),
+                    "host_list": hosts,
+                })
+            })
+            .collect()
     }
 }
 
@@ -1299,6 +1425,40 @@ pub fn terminal_table_in(summary: &Value, lang: crate::i18n::Lang) -> String {
             o.push('\n');
         }
     }
+    let cands = summary["candidates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !cands.is_empty() {
+        let total = summary["visibility"]["candidate_names"]
+            .as_u64()
+            .map_or(cands.len(), |n| (n as usize).max(cands.len()));
+        o.push('\n');
+        o.push_str(&(t.candidates)(total));
+        o.push('\n');
+        o.push_str(t.candidates_note);
+        o.push('\n');
+        let c = &t.candidate_columns;
+        o.push_str(&format!(
+            "{:<40} {:<18} {:>6} {:>7} {:>11} {:>11}\n",
+            c[0], c[1], c[2], c[3], c[4], c[5]
+        ));
+        for cd in cands.iter().take(20) {
+            o.push_str(&format!(
+                "{:<40} {:<18} {:>6} {:>7} {:>11} {:>11}\n",
+                trunc(cd["name"].as_str().unwrap_or(""), 40),
+                cd["clue"].as_str().unwrap_or(""),
+                cd["hosts"].to_string(),
+                cd["flows"].to_string(),
+                lang.bytes(cd["bytes_up"].as_u64().unwrap_or(0)),
+                lang.bytes(cd["bytes_down"].as_u64().unwrap_or(0)),
+            ));
+        }
+        if total > 20 {
+            o.push_str(&(t.more_candidates)(total - 20));
+            o.push('\n');
+        }
+    }
     let und: u64 = cap["undecodable"]
         .as_object()
         .map(|m| m.values().filter_map(|v| v.as_u64()).sum())
@@ -1325,6 +1485,106 @@ pub(crate) fn trunc(s: &str, n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn candidates_summary(agg: &Aggregator, cat: &Catalog) -> Value {
+        agg.summary(&SummaryInput {
+            inputs: &[],
+            stats: &Stats::default(),
+            catalog: cat,
+            sanctioned: &BTreeSet::new(),
+            policy_file: None,
+            drops_kernel: 0,
+            drops_interface: 0,
+            read_errors: &[],
+        })
+    }
+
+    /// Flows to unknown names with a clue are candidates, per name, with
+    /// their distinct hosts; catalog names, names without a clue and
+    /// external clients are not.
+    #[test]
+    fn candidates_are_counted_per_name() {
+        let cat = Catalog::builtin();
+        let sid = cat.match_name("chatgpt.com").map(|m| m.service);
+        let mut agg = Aggregator::new(AggOptions::default());
+        let t = 1_751_356_800_000_000_000;
+        let flows = [
+            ("10.0.0.1", "NewBot.AI", None, 100, 1000),
+            ("10.0.0.2", "newbot.ai.", None, 50, 500),
+            ("10.0.0.1", "newbot.ai", None, 7, 70),
+            ("10.0.0.3", "api.gpt-relay.example", None, 9, 90),
+            ("10.0.0.3", "www.example.com", None, 1, 1),
+            ("10.0.0.3", "chatgpt.com", sid, 1, 1),
+            ("203.0.113.9", "other.ai", None, 1, 1),
+        ];
+        for (i, (c, n, s, up, down)) in flows.into_iter().enumerate() {
+            let r = crate::testutil::flow_record(c, n, s, t + i as i64, up, down);
+            agg.flow_ended(r, &cat);
+        }
+        let s = candidates_summary(&agg, &cat);
+        assert_eq!(
+            s["candidates"],
+            json!([
+                {"name": "newbot.ai", "clue": "tld-ai", "hosts": 2, "flows": 3, "bytes_up": 157,
+                 "bytes_down": 1570, "first_seen": rfc3339(t), "last_seen": rfc3339(t + 2 + 1_000_000),
+                 "host_list": ["10.0.0.1", "10.0.0.2"]},
+                {"name": "api.gpt-relay.example", "clue": "keyword-gpt", "hosts": 1, "flows": 1,
+                 "bytes_up": 9, "bytes_down": 90, "first_seen": rfc3339(t + 3),
+                 "last_seen": rfc3339(t + 3 + 1_000_000), "host_list": ["10.0.0.3"]},
+            ])
+        );
+        assert_eq!(s["visibility"]["candidate_names"], 2);
+        assert_eq!(s["services"].as_array().unwrap().len(), 1);
+        assert_eq!(s["capture"]["limits"]["candidates_dropped"], 0);
+    }
+
+    /// The candidates keep to their share of the budget: a flood of names
+    /// is cut and counted, and the summary lists at most MAX_CANDIDATES.
+    #[test]
+    fn candidates_keep_to_their_budget() {
+        let cat = Catalog::builtin();
+        let budget = 64 << 10;
+        let mut agg = Aggregator::new(AggOptions {
+            candidate_bytes: budget,
+            ..Default::default()
+        });
+        let n = 5_000;
+        for i in 0..n {
+            let name = format!("flood{i}.ai");
+            let r = crate::testutil::flow_record("10.0.0.1", &name, None, i, 1, 1);
+            agg.flow_ended(r, &cat);
+        }
+        let kept = agg.candidates.len();
+        assert!(kept > 100 && kept < n as usize, "{kept}");
+        assert!(agg.candidate_bytes <= budget);
+        assert_eq!(agg.candidates_dropped, n as u64 - kept as u64);
+        // New hosts of a known name are not recorded either, and counted.
+        let known = agg.candidates.keys().next().unwrap().to_string();
+        for i in 0..1000u32 {
+            let host = std::net::Ipv4Addr::from(0x0a01_0000 + i).to_string();
+            let r = crate::testutil::flow_record(&host, &known, None, 0, 1, 1);
+            agg.flow_ended(r, &cat);
+        }
+        let hosts = agg.candidates[known.as_str()].hosts.len() as u64;
+        assert!(hosts < 1000, "{hosts}");
+        assert_eq!(
+            agg.candidates_dropped,
+            n as u64 - kept as u64 + 1001 - hosts
+        );
+        assert_eq!(agg.candidates[known.as_str()].c.flows, 1001);
+        assert!(agg.candidate_bytes <= budget);
+        let mut big = Aggregator::new(AggOptions::default());
+        for i in 0..(MAX_CANDIDATES as i64 + 20) {
+            let r =
+                crate::testutil::flow_record("10.0.0.1", &format!("n{i}.ai"), None, i, i as u64, 1);
+            big.flow_ended(r, &cat);
+        }
+        let s = candidates_summary(&big, &cat);
+        let list = s["candidates"].as_array().unwrap();
+        assert_eq!(list.len(), MAX_CANDIDATES);
+        assert_eq!(list[0]["name"], format!("n{}.ai", MAX_CANDIDATES + 19));
+        assert_eq!(s["visibility"]["candidate_names"], MAX_CANDIDATES + 20);
+    }
 
     #[test]
     fn dates() {

@@ -117,6 +117,7 @@ mod tests {
             enterprise_offer: Some(ent),
             file: String::new(),
             internal: false,
+            local: false,
         }
     }
 

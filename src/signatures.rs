@@ -75,6 +75,11 @@ pub struct Service {
     /// Added by a policy file (an organisation's own AI tool).
     #[serde(skip)]
     pub internal: bool,
+    /// Added by a policy file's `[[catalog]]` (a public service the
+    /// organisation adds to the catalog, e.g. from `signatures suggest`):
+    /// not sanctioned unless listed, `source` and `country` optional.
+    #[serde(skip)]
+    pub local: bool,
 }
 
 pub const TRAINS_VALUES: &[&str] = &["yes", "opt-out", "no", "unknown"];
@@ -163,6 +168,9 @@ pub struct Catalog {
     /// specific glob first.
     globs: FxHashMap<Box<str>, Vec<Glob>>,
     cidrs: Vec<(Cidr, u16)>,
+    /// Registrable labels of the vendors' own domains (see
+    /// [`Catalog::is_vendor_label`]).
+    vendor_labels: std::collections::HashSet<Box<str>>,
     /// Problems found while loading (used by `signatures check`).
     pub problems: Vec<String>,
     /// Warnings (overlaps, missing sources) for `signatures check`.
@@ -301,6 +309,7 @@ impl Catalog {
             return Err("too many services".into());
         }
         cat.check_overlaps();
+        cat.learn_vendor_labels();
         Ok(cat)
     }
 
@@ -337,6 +346,44 @@ impl Catalog {
             s.internal = true;
             self.add_service(s);
         }
+        self.learn_vendor_labels();
+    }
+
+    /// Adds a policy file's own catalog entries (see [`Service::local`]).
+    pub fn add_local(&mut self, services: Vec<Service>) {
+        for mut s in services {
+            s.local = true;
+            self.add_service(s);
+        }
+        self.learn_vendor_labels();
+    }
+
+    /// Learns the vendor labels from the patterns that cover a whole
+    /// registrable domain (`chatgpt.com`, `*.claude.ai`): names on shared
+    /// platforms (`gemini.google.com`) teach nothing; labels under five
+    /// characters and ordinary words are left out.
+    fn learn_vendor_labels(&mut self) {
+        for (p, _) in &self.patterns {
+            let p = p.trim().trim_end_matches('.').to_ascii_lowercase();
+            let body = p.strip_prefix("*.").unwrap_or(&p);
+            if body.contains('*') {
+                continue;
+            }
+            let labels: Vec<&str> = body.split('.').collect();
+            if labels.len() >= 2 && labels.len() == registrable_len(&labels) {
+                let label = labels[0];
+                if label.len() >= 5 && !GENERIC_LABELS.contains(&label) {
+                    self.vendor_labels.insert(label.into());
+                }
+            }
+        }
+    }
+
+    /// Is `label` the registrable label of a vendor's own domain (`chatgpt`,
+    /// `claude`, `huggingface`)? Names built around one are lookalikes (see
+    /// [`crate::candidates`]).
+    pub fn is_vendor_label(&self, label: &str) -> bool {
+        self.vendor_labels.contains(label)
     }
 
     fn add_service(&mut self, s: Service) {
@@ -361,7 +408,8 @@ impl Catalog {
             self.problems
                 .push(format!("{where_}: no domains and no cidrs"));
         }
-        if !s.internal
+        let reviewed = !s.internal && !s.local;
+        if reviewed
             && s.source
                 .as_deref()
                 .map_or(true, |x| !x.starts_with("https://"))
@@ -373,17 +421,18 @@ impl Catalog {
             Some(v) if !TRAINS_VALUES.contains(&v) => self.problems.push(format!(
                 "{where_}: trains_on_inputs must be one of {TRAINS_VALUES:?}"
             )),
-            None if !s.internal => self.warnings.push(format!("{where_}: no trains_on_inputs")),
+            None if reviewed => self.warnings.push(format!("{where_}: no trains_on_inputs")),
             _ => {}
         }
         match s.retention.as_deref() {
             Some(v) if !RETENTION_VALUES.contains(&v) => self.problems.push(format!(
                 "{where_}: retention must be one of {RETENTION_VALUES:?}"
             )),
-            None if !s.internal => self.warnings.push(format!("{where_}: no retention")),
+            None if reviewed => self.warnings.push(format!("{where_}: no retention")),
             _ => {}
         }
-        if !s.internal
+        if (reviewed || !s.country.is_empty())
+            && !s.internal
             && (s.country.len() != 2 || !s.country.bytes().all(|b| b.is_ascii_uppercase()))
         {
             self.problems.push(format!(
@@ -617,6 +666,69 @@ impl Catalog {
         m
     }
 }
+
+/// Second-level labels under which registrations are made one level down
+/// (`example.co.uk`, `example.com.cn`), for two-letter country domains.
+const SECOND_LEVELS: &[&str] = &[
+    "co", "com", "net", "org", "gov", "edu", "ac", "or", "ne", "go", "gob", "nic", "mil",
+];
+
+/// How many labels make the registrable domain (2, or 3 under a
+/// second-level label of a two-letter country domain).
+pub fn registrable_len(labels: &[&str]) -> usize {
+    let n = labels.len();
+    if n >= 3 && labels[n - 1].len() == 2 && SECOND_LEVELS.contains(&labels[n - 2]) {
+        3
+    } else {
+        n.min(2)
+    }
+}
+
+/// Vendor labels that are ordinary words: a name built around one is not a
+/// lookalike (`chat.com` is OpenAI's, `aichat.ai` need not imitate it).
+const GENERIC_LABELS: &[&str] = &[
+    "about",
+    "agent",
+    "agents",
+    "answer",
+    "assistant",
+    "canvas",
+    "chats",
+    "cloud",
+    "coder",
+    "create",
+    "cursor",
+    "design",
+    "gamma",
+    "gemini",
+    "image",
+    "jasper",
+    "labs",
+    "magic",
+    "media",
+    "models",
+    "music",
+    "notes",
+    "otter",
+    "photo",
+    "pilot",
+    "prompt",
+    "runway",
+    "search",
+    "slides",
+    "sound",
+    "speak",
+    "speech",
+    "stable",
+    "story",
+    "studio",
+    "style",
+    "voice",
+    "video",
+    "vision",
+    "write",
+    "writer",
+];
 
 fn is_kebab(s: &str) -> bool {
     !s.is_empty()
@@ -877,13 +989,16 @@ domains = ["a.example", "a.example", "bad..name"]
             "huggingface.co",
             "chat.openai.com",
             "cdn.oaistatic.com",
+            // A vendor's own CDN tenant names are the vendor's.
+            "chat.openai.com.cdn.cloudflare.net",
+            "openai.com",
         ] {
             assert!(c.match_name(n).is_some(), "{n} should match");
         }
         for n in [
             "notchatgpt.com",
             "claude.ai.cdn-example.net",
-            "chat.openai.com.cdn.cloudflare.net",
+            "chat.openai.com.example.net",
             "www.google.com",
             "google.com",
             "www.bing.com",

@@ -435,3 +435,44 @@ pub fn attack_pcap(mix: &AttackMix, out: impl std::io::Write) -> std::io::Result
     truth.packets = o.packets;
     Ok(truth)
 }
+
+/// An ended TLS flow from `client` to a server named `name` (`service`:
+/// its catalog index, if it matched), for aggregator tests.
+pub fn flow_record(
+    client: &str,
+    name: &str,
+    service: Option<u16>,
+    ts_ns: i64,
+    up: u64,
+    down: u64,
+) -> crate::engine::FlowRecord {
+    crate::engine::FlowRecord {
+        serial: 1,
+        ts_start: ts_ns,
+        ts_end: ts_ns + 1_000_000,
+        client: client.parse().expect("client address"),
+        server: "198.51.100.7".parse().expect("server address"),
+        client_port: 50000,
+        server_port: 443,
+        proto: 6,
+        server_name: Some(name.into()),
+        via: Some(crate::flow::Via::TlsSni),
+        service,
+        pattern: None,
+        bytes_up: up,
+        bytes_down: down,
+        packets_up: 1,
+        packets_down: 1,
+        ech: false,
+        ech_offered: false,
+        alpn: Vec::new(),
+        sni: Vec::new(),
+        ja4: None,
+        ja3: None,
+        past_buckets: Vec::new(),
+        bucket: Default::default(),
+        end: crate::engine::EndReason::Closed,
+        quic: false,
+        quic_undecryptable: false,
+    }
+}
