@@ -183,15 +183,19 @@ pub fn clue(cat: &Catalog, name: &str) -> Option<&'static str> {
 /// A catalog name followed by more labels, or a registrable label built
 /// around a vendor label.
 fn is_lookalike(cat: &Catalog, lower: &str, labels: &[&str]) -> bool {
+    // (`claude.ai.cdn-example.net`: a catalog name or a vendor's domain,
+    // listed or only under a wildcard, then more labels.)
     let mut end = 0;
+    let mut prev_start = 0;
     for (i, l) in labels[..labels.len() - 1].iter().enumerate() {
+        let start = end;
         end += l.len();
-        // (`claude.ai.cdn-example.net`: a vendor domain, listed or only
-        // under a wildcard, then more labels.)
-        if cat.match_name(&lower[..end]).is_some() || (i > 0 && cat.is_vendor_label(labels[i - 1]))
+        if cat.match_name(&lower[..end]).is_some()
+            || (i > 0 && cat.is_vendor_domain(&lower[prev_start..end]))
         {
             return true;
         }
+        prev_start = start;
         end += 1;
     }
     let reg = registrable_len(labels);

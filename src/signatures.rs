@@ -171,6 +171,8 @@ pub struct Catalog {
     /// Registrable labels of the vendors' own domains (see
     /// [`Catalog::is_vendor_label`]).
     vendor_labels: std::collections::HashSet<Box<str>>,
+    /// The vendors' own registrable domains (`chatgpt.com`, `claude.ai`).
+    vendor_domains: std::collections::HashSet<Box<str>>,
     /// Problems found while loading (used by `signatures check`).
     pub problems: Vec<String>,
     /// Warnings (overlaps, missing sources) for `signatures check`.
@@ -374,6 +376,7 @@ impl Catalog {
                 let label = labels[0];
                 if label.len() >= 5 && !GENERIC_LABELS.contains(&label) {
                     self.vendor_labels.insert(label.into());
+                    self.vendor_domains.insert(body.into());
                 }
             }
         }
@@ -384,6 +387,12 @@ impl Catalog {
     /// [`crate::candidates`]).
     pub fn is_vendor_label(&self, label: &str) -> bool {
         self.vendor_labels.contains(label)
+    }
+
+    /// Is `domain` a vendor's own registrable domain (one whose label is a
+    /// vendor label: `claude.ai`, listed or only under a wildcard)?
+    pub fn is_vendor_domain(&self, domain: &str) -> bool {
+        self.vendor_domains.contains(domain)
     }
 
     fn add_service(&mut self, s: Service) {
@@ -691,41 +700,95 @@ const GENERIC_LABELS: &[&str] = &[
     "agent",
     "agents",
     "answer",
+    "anyword",
+    "arena",
     "assistant",
+    "beautiful",
+    "blackbox",
+    "candy",
     "canvas",
+    "captions",
+    "character",
     "chats",
     "cloud",
     "coder",
+    "cognition",
+    "compose",
+    "consensus",
+    "continue",
+    "copilot",
     "create",
     "cursor",
+    "deepl",
+    "descript",
     "design",
+    "devin",
+    "elicit",
+    "factory",
+    "featherless",
+    "fellow",
+    "fireflies",
     "gamma",
     "gemini",
+    "grain",
+    "hyperbolic",
     "image",
+    "inference",
     "jasper",
+    "jules",
     "labs",
+    "leonardo",
+    "liner",
+    "liquid",
+    "llama",
+    "loudly",
+    "lovable",
     "magic",
+    "manus",
     "media",
+    "meshy",
+    "mirage",
     "models",
+    "monica",
     "music",
     "notes",
     "otter",
+    "parasail",
     "photo",
+    "pieces",
     "pilot",
+    "playground",
+    "portkey",
+    "presentations",
+    "producer",
     "prompt",
+    "replicate",
+    "resemble",
     "runway",
     "search",
+    "sider",
     "slides",
     "sound",
+    "soundful",
+    "sourcery",
     "speak",
     "speech",
+    "spinach",
+    "stability",
     "stable",
     "story",
     "studio",
     "style",
-    "voice",
+    "sweep",
+    "tensor",
+    "together",
+    "typeset",
+    "unify",
+    "venice",
     "video",
     "vision",
+    "voice",
+    "windsurf",
     "write",
     "writer",
 ];

@@ -99,7 +99,16 @@ pub fn suggest(summaries: &[(String, Value)], cat: &Catalog) -> String {
             if !valid || cat.match_name(&name).is_some() {
                 continue;
             }
-            let st = stubs.entry(registrable(&name)).or_default();
+            // (A name under an app platform is one app: its own stub.)
+            let platform = c["clue"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("platform-"));
+            let key = if platform {
+                name.clone()
+            } else {
+                registrable(&name)
+            };
+            let st = stubs.entry(key).or_default();
             st.names.insert(name);
             if let Some(clue) = c["clue"].as_str() {
                 st.clues.insert(clue.to_string());
