@@ -2,7 +2,7 @@
 //! the catalog does not cover, for a reviewer to look at. Nothing is ever
 //! imported from them (signatures/README.md, "Keeping the catalog current").
 //!
-//! Formats, detected line by line (`--list-format` forces one):
+//! Formats, recognised line by line:
 //!
 //! | format | lines |
 //! |---|---|
@@ -17,7 +17,8 @@
 //! Comments (`#`, `!`, `//`, `;` at the start of a line, ` #` after a rule)
 //! and blank lines are skipped. In a v2fly file (one with a `domain:`,
 //! `full:`, `include:`... line, or `--list-format v2fly`) a bare name means
-//! the name and its subdomains; elsewhere an exact name.
+//! the name and its subdomains; elsewhere (or with `--list-format plain`) an
+//! exact name.
 
 use crate::signatures::Catalog;
 
@@ -57,16 +58,17 @@ pub struct Rule {
     pub line: usize,
 }
 
-/// A forced list format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What a bare name of a list means (`--list-format`): the formats are
+/// recognised line by line; only a bare `example.com` is ambiguous.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// v2fly's meaning (the name and its subdomains) when the list has a
+    /// `domain:`/`full:`/`include:`/`keyword:`/`regexp:` line, else plain.
     Auto,
+    /// An exact name.
     Plain,
+    /// The name and its subdomains.
     V2fly,
-    Clash,
-    Surge,
-    Hosts,
-    Adblock,
 }
 
 /// What a list holds: its rules and the lines that are no host rule

@@ -377,9 +377,10 @@ enum SigCmd {
     Diff {
         #[command(flatten)]
         common: Common,
-        /// The lists' format (default: recognised line by line).
-        #[arg(long, value_enum, default_value_t = ListFormat::Auto)]
-        list_format: ListFormat,
+        /// What a bare name means: auto (v2fly's name-and-subdomains in a v2fly
+        /// file, else the exact name), plain (the exact name), v2fly.
+        #[arg(long, value_enum, default_value_t = lanterne::hostlists::Format::Auto)]
+        list_format: lanterne::hostlists::Format,
         /// Also list the rules the catalog covers.
         #[arg(long)]
         all: bool,
@@ -388,32 +389,6 @@ enum SigCmd {
         #[arg(required = true, value_name = "LIST")]
         lists: Vec<PathBuf>,
     },
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum ListFormat {
-    Auto,
-    Plain,
-    V2fly,
-    Clash,
-    Surge,
-    Hosts,
-    Adblock,
-}
-
-impl From<ListFormat> for lanterne::hostlists::Format {
-    fn from(f: ListFormat) -> Self {
-        use lanterne::hostlists::Format as F;
-        match f {
-            ListFormat::Auto => F::Auto,
-            ListFormat::Plain => F::Plain,
-            ListFormat::V2fly => F::V2fly,
-            ListFormat::Clash => F::Clash,
-            ListFormat::Surge => F::Surge,
-            ListFormat::Hosts => F::Hosts,
-            ListFormat::Adblock => F::Adblock,
-        }
-    }
 }
 
 fn main() -> ExitCode {
@@ -1490,7 +1465,7 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
                 let text = std::fs::read(p)
                     .map_err(|e| Fail::Runtime(format!("{}: cannot read: {e}", p.display())))?;
                 let text = String::from_utf8_lossy(&text);
-                let list = lanterne::hostlists::parse(&text, list_format.into());
+                let list = lanterne::hostlists::parse(&text, list_format);
                 *counts.entry("skipped").or_default() += list.skipped;
                 for r in &list.rules {
                     let cov = lanterne::hostlists::coverage(&cat, r);

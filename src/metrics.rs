@@ -464,35 +464,7 @@ mod tests {
             view: view.clone(),
             ..Default::default()
         });
-        let rec = crate::engine::FlowRecord {
-            serial: 1,
-            ts_start: 0,
-            ts_end: 1,
-            client: "10.1.2.3".parse().unwrap(),
-            server: "104.18.32.47".parse().unwrap(),
-            client_port: 50000,
-            server_port: 443,
-            proto: 6,
-            server_name: Some("chatgpt.com".into()),
-            via: Some(crate::flow::Via::TlsSni),
-            service: Some(sid),
-            pattern: None,
-            bytes_up: 100,
-            bytes_down: 200,
-            packets_up: 1,
-            packets_down: 1,
-            ech: false,
-            ech_offered: false,
-            alpn: Vec::new(),
-            sni: Vec::new(),
-            ja4: None,
-            ja3: None,
-            past_buckets: Vec::new(),
-            bucket: Default::default(),
-            end: crate::engine::EndReason::Closed,
-            quic: false,
-            quic_undecryptable: false,
-        };
+        let rec = crate::testutil::flow_record("10.1.2.3", "chatgpt.com", Some(sid), 0, 100, 200);
         crate::engine::FlowSink::flow_ended(&mut agg, rec, &cat);
         let text = render_all(&cat, &agg, None);
         let token = view.show("10.1.2.3".parse().unwrap());

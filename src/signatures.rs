@@ -13,8 +13,8 @@
 //!   one with the longest fixed tail, then the most fixed characters), then
 //!   the wildcard with the longest suffix.
 //!
-//! A lookup costs at most two hash probes per label of the name (one into the
-//! wildcards, one into the globs' tails when the catalog has globs), with no
+//! A lookup costs one hash probe for the exact name and one per label of the
+//! name (wildcards and globs share one table keyed by suffix), with no
 //! allocation (the lowercased name is built in a stack buffer).
 
 use std::collections::HashMap;
@@ -167,6 +167,9 @@ pub struct Catalog {
     /// Key: the labels after a glob's `*` label (at least two); most
     /// specific glob first.
     globs: FxHashMap<Box<str>, Vec<Glob>>,
+    /// The wildcards and globs together, by suffix, for lookups (built from
+    /// the two maps above once patterns are added).
+    suffixes: FxHashMap<Box<str>, SuffixEntry>,
     cidrs: Vec<(Cidr, u16)>,
     /// Registrable labels of the vendors' own domains (see
     /// [`Catalog::is_vendor_label`]).
@@ -180,7 +183,7 @@ pub struct Catalog {
 }
 
 /// A pattern with a `*` inside one label (see the module documentation).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Glob {
     /// Whole labels before the glob label, dot-joined with a trailing dot
     /// (`"bedrock-runtime."`), or empty.
@@ -205,6 +208,39 @@ impl Glob {
 
     fn fixed_len(&self) -> usize {
         self.head.len() + self.prefix.len() + self.suffix.len()
+    }
+}
+
+/// What the lookup finds under one suffix: its wildcard (`*.suffix`), the
+/// globs whose tail it is, and whether globs sit under a shorter suffix of
+/// it (then a wildcard hit must still look for them).
+#[derive(Debug, Default)]
+struct SuffixEntry {
+    wild: Option<Match>,
+    /// Globs whose `*` is in the first label of the name.
+    globs: Box<[Glob]>,
+    /// The others, by the first label of their head (`bedrock-runtime` for
+    /// `bedrock-runtime.*.amazonaws.com`): a name's first label finds the few
+    /// that can match it, however many a tail holds.
+    headed: FxHashMap<Box<str>, Box<[Glob]>>,
+    globs_below: bool,
+}
+
+impl SuffixEntry {
+    /// The best glob matching `front`, the name without this suffix.
+    fn glob(&self, front: &str) -> Option<Match> {
+        if let Some(g) = self.globs.iter().find(|g| g.matches(front)) {
+            return Some(g.m);
+        }
+        if self.headed.is_empty() {
+            return None;
+        }
+        let first = front.split('.').next().unwrap_or(front);
+        self.headed
+            .get(first)?
+            .iter()
+            .find(|g| g.matches(front))
+            .map(|g| g.m)
     }
 }
 
@@ -312,6 +348,7 @@ impl Catalog {
         }
         cat.check_overlaps();
         cat.learn_vendor_labels();
+        cat.build_suffixes();
         Ok(cat)
     }
 
@@ -349,6 +386,7 @@ impl Catalog {
             self.add_service(s);
         }
         self.learn_vendor_labels();
+        self.build_suffixes();
     }
 
     /// Adds a policy file's own catalog entries (see [`Service::local`]).
@@ -358,6 +396,40 @@ impl Catalog {
             self.add_service(s);
         }
         self.learn_vendor_labels();
+        self.build_suffixes();
+    }
+
+    /// The lookup table of wildcards and globs (see [`SuffixEntry`]).
+    fn build_suffixes(&mut self) {
+        let mut t: FxHashMap<Box<str>, SuffixEntry> = FxHashMap::default();
+        for (k, m) in &self.wildcard {
+            t.entry(k.clone()).or_default().wild = Some(*m);
+        }
+        for (k, list) in &self.globs {
+            let e = t.entry(k.clone()).or_default();
+            let (plain, headed): (Vec<Glob>, Vec<Glob>) =
+                list.iter().cloned().partition(|g| g.head.is_empty());
+            e.globs = plain.into_boxed_slice();
+            let mut by: FxHashMap<Box<str>, Vec<Glob>> = FxHashMap::default();
+            for g in headed {
+                let first = g.head.split('.').next().unwrap_or("").into();
+                by.entry(first).or_default().push(g);
+            }
+            // (Each list keeps the most fixed characters first.)
+            e.headed = by
+                .into_iter()
+                .map(|(k, v)| (k, v.into_boxed_slice()))
+                .collect();
+        }
+        let glob_tails: Vec<Box<str>> = self.globs.keys().cloned().collect();
+        for (k, e) in t.iter_mut() {
+            e.globs_below = glob_tails.iter().any(|g| {
+                g.len() < k.len()
+                    && k.ends_with(&**g)
+                    && k.as_bytes()[k.len() - g.len() - 1] == b'.'
+            });
+        }
+        self.suffixes = t;
     }
 
     /// Learns the vendor labels from the patterns that cover a whole
@@ -588,46 +660,42 @@ impl Catalog {
         if name.is_empty() || name.len() > MAX_NAME {
             return None;
         }
+        // Names on the wire are almost always lower case already: looked up
+        // as they are; others are lowered into a stack buffer.
         let mut buf = [0u8; MAX_NAME];
-        let lower = &mut buf[..name.len()];
-        lower.copy_from_slice(name.as_bytes());
-        lower.make_ascii_lowercase();
-        // Lowercasing ASCII bytes keeps UTF-8 valid.
-        let lower = std::str::from_utf8(lower).ok()?;
+        let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            let b = &mut buf[..name.len()];
+            b.copy_from_slice(name.as_bytes());
+            b.make_ascii_lowercase();
+            // Lowercasing ASCII bytes keeps UTF-8 valid.
+            std::str::from_utf8(b).ok()?
+        } else {
+            name
+        };
         if let Some(m) = self.exact.get(lower) {
             return Some(*m);
         }
-        if let Some(m) = self.match_glob(lower) {
-            return Some(m);
-        }
-        let mut rest = lower;
-        while let Some((_, tail)) = rest.split_once('.') {
-            if let Some(m) = self.wildcard.get(tail) {
-                return Some(*m);
+        // One probe per label: the globs at a tail first (they beat every
+        // wildcard), then the wildcard at it, the longest tail first; past a
+        // wildcard, only shorter tails that hold globs are looked at.
+        let mut found: Option<Match> = None;
+        for (i, _) in lower.bytes().enumerate().filter(|&(_, b)| b == b'.') {
+            let Some(e) = self.suffixes.get(&lower[i + 1..]) else {
+                continue;
+            };
+            if let Some(m) = e.glob(&lower[..i]) {
+                return Some(m);
             }
-            rest = tail;
-        }
-        None
-    }
-
-    /// The most specific glob matching a lower-cased name: the longest tail
-    /// first.
-    fn match_glob(&self, name: &str) -> Option<Match> {
-        if self.globs.is_empty() {
-            return None;
-        }
-        let mut at = 0;
-        while let Some(dot) = name[at..].find('.') {
-            let front = &name[..at + dot];
-            let tail = &name[at + dot + 1..];
-            if let Some(list) = self.globs.get(tail) {
-                if let Some(g) = list.iter().find(|g| g.matches(front)) {
-                    return Some(g.m);
+            if found.is_none() {
+                if let Some(w) = e.wild {
+                    if !e.globs_below {
+                        return Some(w);
+                    }
+                    found = Some(w);
                 }
             }
-            at += dot + 1;
         }
-        None
+        found
     }
 
     /// Matches an address against the catalog's CIDRs (most specific prefix wins).
@@ -713,6 +781,7 @@ const GENERIC_LABELS: &[&str] = &[
     "cloud",
     "coder",
     "cognition",
+    "comfy",
     "compose",
     "consensus",
     "continue",

@@ -476,3 +476,28 @@ pub fn flow_record(
         quic_undecryptable: false,
     }
 }
+
+/// Names as a sensor sees them, for lookup benches: mostly ordinary
+/// traffic (CDNs, deep names, misses), some AI hosts, a glob, a lookalike.
+pub const LOOKUP_MIX: &[&str] = &[
+    "www.google.com",
+    "fonts.gstatic.com",
+    "rr3---sn-4g5e6nzz.googlevideo.com",
+    "outlook.office365.com",
+    "login.microsoftonline.com",
+    "e1234.dsce9.akamaiedge.net.globalredir.akadns.net",
+    "d111111abcdef8.cloudfront.net",
+    "s3.eu-west-1.amazonaws.com",
+    "www.lemonde.fr",
+    "api.github.com",
+    "chatgpt.com",
+    "ab.chatgpt.com",
+    "cdn.oaistatic.com",
+    "api.anthropic.com",
+    "claude.ai",
+    "gemini.google.com",
+    "us-central1-aiplatform.googleapis.com",
+    "chat.mistral.ai",
+    "notchatgpt.com",
+    "a.b.c.d.e.f.example.org",
+];
