@@ -142,32 +142,54 @@ pub const CLUES: &[&str] = &[
 /// The clue of a name that `cat` does not match, or `None`.
 pub fn clue(cat: &Catalog, name: &str) -> Option<&'static str> {
     let name = name.strip_suffix('.').unwrap_or(name);
-    if name.is_empty() || name.len() > 253 || !name.contains('.') {
+    let b = name.as_bytes();
+    if b.is_empty() || b.len() > 253 {
         return None;
     }
-    let mut buf = [0u8; 253];
-    let lower = &mut buf[..name.len()];
-    lower.copy_from_slice(name.as_bytes());
-    lower.make_ascii_lowercase();
-    let lower = std::str::from_utf8(lower).ok()?;
-    // (Host names only: letters, digits, `-`, `_`; IDNs are punycode on the
-    // wire. Nothing else reaches a report as a candidate. All digits: an
-    // IPv4 address.)
-    if !lower
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-        || lower.bytes().all(|b| b.is_ascii_digit() || b == b'.')
-    {
-        return None;
-    }
-    let mut labels: [&str; MAX_LABELS] = [""; MAX_LABELS];
-    let mut n = 0;
-    for l in lower.split('.') {
-        if n == MAX_LABELS || l.is_empty() {
-            return None;
+    // One pass over the name: host-name characters only (letters, digits,
+    // `-`, `_`; IDNs are punycode on the wire, so nothing else reaches a
+    // report as a candidate), no empty label, at most MAX_LABELS labels,
+    // not all digits (an IPv4 address); where the labels end.
+    let mut ends = [0usize; MAX_LABELS];
+    let (mut n, mut start, mut upper, mut digits_only) = (0, 0, false, true);
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'a'..=b'z' | b'-' | b'_' => digits_only = false,
+            b'0'..=b'9' => {}
+            b'A'..=b'Z' => {
+                upper = true;
+                digits_only = false;
+            }
+            b'.' => {
+                if i == start || n + 1 == MAX_LABELS {
+                    return None;
+                }
+                ends[n] = i;
+                n += 1;
+                start = i + 1;
+            }
+            _ => return None,
         }
-        labels[n] = l;
-        n += 1;
+    }
+    if n == 0 || start == b.len() || digits_only {
+        return None;
+    }
+    ends[n] = b.len();
+    n += 1;
+    let mut buf = [0u8; 253];
+    let lower = if upper {
+        let l = &mut buf[..b.len()];
+        l.copy_from_slice(b);
+        l.make_ascii_lowercase();
+        std::str::from_utf8(l).ok()?
+    } else {
+        name
+    };
+    let mut labels: [&str; MAX_LABELS] = [""; MAX_LABELS];
+    let mut from = 0;
+    for (l, &end) in labels.iter_mut().zip(&ends[..n]) {
+        *l = &lower[from..end];
+        from = end + 1;
     }
     let labels = &labels[..n];
     let clue = platform_clue(labels)
@@ -219,41 +241,82 @@ fn ends_with(labels: &[&str], tail: &[&str]) -> bool {
 }
 
 fn platform_clue(labels: &[&str]) -> Option<&'static str> {
-    if ends_with(labels, &["gradio", "live"]) || ends_with(labels, &["gradio", "app"]) {
-        return Some("platform-gradio");
+    // (The last label first: most names end in none of these.)
+    match labels[labels.len() - 1] {
+        "live" | "app"
+            if ends_with(labels, &["gradio", "live"]) || ends_with(labels, &["gradio", "app"]) =>
+        {
+            Some("platform-gradio")
+        }
+        "run" if ends_with(labels, &["modal", "run"]) => Some("platform-modal"),
+        "net" if ends_with(labels, &["proxy", "runpod", "net"]) => Some("platform-runpod"),
+        "com" if ends_with(labels, &["inference", "ml", "azure", "com"]) => {
+            Some("platform-azure-ml")
+        }
+        "com"
+            if labels.len() == 5
+                && labels[0] == "runtime"
+                && labels[1] == "sagemaker"
+                && labels[3] == "amazonaws" =>
+        {
+            Some("platform-sagemaker")
+        }
+        _ => None,
     }
-    if ends_with(labels, &["modal", "run"]) {
-        return Some("platform-modal");
+}
+
+/// For each byte, the keywords (bits: indexes in [`KEYWORDS`]) that start
+/// with it: a label is scanned once, and at each byte only the keywords
+/// starting with it are compared (most names have no clue: their cost is a
+/// table look-up per byte and a comparison or two at a few of them).
+const fn keyword_index() -> [u32; 256] {
+    let mut t = [0u32; 256];
+    let mut i = 0;
+    while i < KEYWORDS.len() {
+        t[KEYWORDS[i].0.as_bytes()[0] as usize] |= 1 << i;
+        i += 1;
     }
-    if ends_with(labels, &["proxy", "runpod", "net"]) {
-        return Some("platform-runpod");
-    }
-    if ends_with(labels, &["inference", "ml", "azure", "com"]) {
-        return Some("platform-azure-ml");
-    }
-    let n = labels.len();
-    if n == 5
-        && labels[0] == "runtime"
-        && labels[1] == "sagemaker"
-        && ends_with(labels, &["amazonaws", "com"])
-    {
-        return Some("platform-sagemaker");
-    }
-    None
+    t
+}
+static KEYWORD_INDEX: [u32; 256] = keyword_index();
+const _: () = assert!(KEYWORDS.len() <= 32);
+
+/// Is `i` a word boundary of a label (its edge, or next to `-`/`_`)?
+fn boundary(b: &[u8], i: usize) -> bool {
+    i == 0 || i == b.len() || matches!(b[i - 1], b'-' | b'_') || matches!(b[i], b'-' | b'_')
 }
 
 fn keyword_clue(labels: &[&str]) -> Option<&'static str> {
-    // (The top-level domain is not a word of the name.)
+    // (The top-level domain is not a word of the name.) In a label holding
+    // several keywords, the first of the list wins.
     for l in &labels[..labels.len() - 1] {
-        for &(word, clue, whole) in KEYWORDS {
-            let hit = if whole {
-                l.split(['-', '_']).any(|p| p == word)
-            } else {
-                l.contains(word)
-            };
-            if hit {
-                return Some(clue);
+        let b = l.as_bytes();
+        let mut best = usize::MAX;
+        for i in 0..b.len() {
+            let mut set = KEYWORD_INDEX[b[i] as usize];
+            while set != 0 {
+                let k = set.trailing_zeros() as usize;
+                set &= set - 1;
+                if k >= best {
+                    break;
+                }
+                let (word, _, whole) = KEYWORDS[k];
+                let w = word.as_bytes();
+                let end = i + w.len();
+                // (The second byte first: most starts stop there.)
+                if b.get(i + 1) == Some(&w[1])
+                    && b[i..].starts_with(w)
+                    && (!whole
+                        || ((i == 0 || matches!(b[i - 1], b'-' | b'_'))
+                            && (end == b.len() || matches!(b[end], b'-' | b'_'))))
+                {
+                    best = k;
+                    break;
+                }
             }
+        }
+        if let Some(&(_, clue, _)) = KEYWORDS.get(best) {
+            return Some(clue);
         }
     }
     None
@@ -261,11 +324,23 @@ fn keyword_clue(labels: &[&str]) -> Option<&'static str> {
 
 fn label_ai_clue(labels: &[&str]) -> Option<&'static str> {
     for l in &labels[..labels.len() - 1] {
-        if l.split(['-', '_']).any(|p| p == "ai") {
-            return Some("label-ai");
+        let b = l.as_bytes();
+        let mut any = false;
+        for i in 0..b.len().saturating_sub(1) {
+            if b[i] == b'a' && b[i + 1] == b'i' {
+                any = true;
+                // `ai` as a part of the label (`chat-ai`, `ai_tools`, `ai`).
+                if boundary(b, i) && boundary(b, i + 2) {
+                    return Some("label-ai");
+                }
+            }
         }
-        let joined = |w: &str| l.strip_prefix("ai") == Some(w) || l.strip_suffix("ai") == Some(w);
-        if AI_WORDS.iter().any(|w| joined(w)) {
+        if !any {
+            continue;
+        }
+        // `ai` joined to a word (`aichat`, `musicai`).
+        let joined = |w: &str| AI_WORDS.contains(&w);
+        if l.strip_prefix("ai").is_some_and(joined) || l.strip_suffix("ai").is_some_and(joined) {
             return Some("label-ai");
         }
     }
@@ -385,6 +460,21 @@ source = "https://example.org"
         let deep = format!("{}gpt.example.com", "a.".repeat(MAX_LABELS));
         assert_eq!(clue(&deep), None);
         assert_eq!(clue(&"x".repeat(300)), None);
+    }
+
+    proptest::proptest! {
+        /// Any name, hostile bytes included: no panic, and a clue only for
+        /// host-name characters.
+        #[test]
+        fn any_name(name in "[ -~\\PC]{0,300}") {
+            let c = cat();
+            if let Some(clue) = super::clue(&c, &name) {
+                proptest::prop_assert!(CLUES.contains(&clue));
+                proptest::prop_assert!(name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+            }
+        }
     }
 
     #[test]

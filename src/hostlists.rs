@@ -352,6 +352,19 @@ mod tests {
         assert_eq!(parse(&long, Format::Auto).skipped, 1);
     }
 
+    proptest::proptest! {
+        /// Any text: no panic, every rule a valid value with its line.
+        #[test]
+        fn any_text(text in "[ -~\n\t\\PC]{0,2000}") {
+            let n = text.lines().count();
+            let l = parse(&text, Format::Auto);
+            for r in &l.rules {
+                proptest::prop_assert!(r.line >= 1 && r.line <= n);
+                proptest::prop_assert!(!r.value.is_empty());
+            }
+        }
+    }
+
     #[test]
     fn coverage_of_rules() {
         let t = r#"

@@ -258,6 +258,48 @@ pub struct Aggregator {
     /// Flows of candidates not recorded, or not recorded for their host,
     /// because the candidates had taken their share of the memory budget.
     pub candidates_dropped: u64,
+    /// Names recently found to have no clue (most names): a direct-mapped
+    /// table of their keyed hashes, so that a popular name is not looked at
+    /// again at every flow; a name an attacker chooses only misses. Cleared
+    /// when the catalog changes (a reload).
+    no_clue: NoClue,
+}
+
+/// See [`Aggregator::no_clue`].
+#[derive(Clone)]
+struct NoClue {
+    slots: Box<[u64]>,
+    keys: std::collections::hash_map::RandomState,
+    /// The catalog the slots were filled with (its address and size).
+    catalog: (usize, usize),
+}
+
+impl NoClue {
+    const SLOTS: usize = 1024;
+
+    fn new() -> Self {
+        NoClue {
+            slots: vec![0; Self::SLOTS].into_boxed_slice(),
+            keys: Default::default(),
+            catalog: (0, 0),
+        }
+    }
+
+    /// The name's hash, and whether it is known to have no clue.
+    fn check(&mut self, cat: &Catalog, name: &str) -> (u64, bool) {
+        use std::hash::BuildHasher;
+        let id = (cat as *const Catalog as usize, cat.patterns.len());
+        if id != self.catalog {
+            self.slots.fill(0);
+            self.catalog = id;
+        }
+        let h = self.keys.hash_one(name) | 1;
+        (h, self.slots[h as usize % Self::SLOTS] == h)
+    }
+
+    fn remember(&mut self, h: u64) {
+        self.slots[h as usize % Self::SLOTS] = h;
+    }
 }
 
 /// Flow durations (µs) and sizes (IP bytes, both directions), all flows.
@@ -312,6 +354,7 @@ impl Aggregator {
             candidate_bytes: 0,
             candidate_budget: opts.candidate_bytes,
             candidates_dropped: 0,
+            no_clue: NoClue::new(),
         }
     }
 
@@ -330,6 +373,7 @@ impl Aggregator {
             plain_hosts: self.plain_hosts.clone(),
             clickhouse: None,
             candidates: self.candidates.clone(),
+            no_clue: NoClue::new(),
             ..*self
         }
     }
@@ -481,7 +525,12 @@ impl Aggregator {
     /// Counts a flow to a name no service matched, if the name looks like
     /// an AI service (a clue, see [`crate::candidates`]).
     fn note_candidate(&mut self, name: &str, host: IpAddr, r: &FlowRecord, cat: &Catalog) {
+        let (h, known) = self.no_clue.check(cat, name);
+        if known {
+            return;
+        }
         let Some(clue) = crate::candidates::clue(cat, name) else {
+            self.no_clue.remember(h);
             return;
         };
         let name = name.strip_suffix('.').unwrap_or(name);

@@ -12,10 +12,28 @@ use common::*;
 use serde_json::Value;
 
 fn report(dir: &Path, lang: &str) -> Option<(Value, PathBuf)> {
+    // The usual AI services, and two names the catalog does not know
+    // (candidates).
+    let domains = dir.join("ai-domains.tsv");
+    std::fs::write(
+        &domains,
+        "chatgpt.com\topenai\t22\napi.openai.com\topenai\t10\nclaude.ai\tanthropic\t12\n\
+         gemini.google.com\tgoogle\t10\nchat.mistral.ai\tmistral\t4\nchat.deepseek.com\tdeepseek\t5\n\
+         newbot.ai\tcand-a\t3\napi.gpt-relay.example\tcand-b\t2\n",
+    )
+    .unwrap();
     let pcap = generate(
         dir,
         "h.pcap",
-        &["--flows", "600", "--seed", "51", "--modern"],
+        &[
+            "--flows",
+            "600",
+            "--seed",
+            "51",
+            "--modern",
+            "--ai-domains",
+            domains.to_str().unwrap(),
+        ],
     )?;
     let json = dir.join(format!("s-{lang}.json"));
     let html = dir.join(format!("r-{lang}.html"));
@@ -142,6 +160,25 @@ fn browser_renders_the_report() {
             .collect();
         let ids: Vec<&str> = services.iter().map(|s| s["id"].as_str().unwrap()).collect();
         assert_eq!(rows, ids);
+        // The candidates, apart, in the summary's order.
+        let cands: Vec<&str> = summary["candidates"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(cands.len(), 2, "{cands:?}");
+        let table = dom
+            .split("id=\"candidates-table\"")
+            .nth(1)
+            .and_then(|t| t.split("</table>").next())
+            .expect("candidates table");
+        let shown: Vec<&str> = table
+            .split("<tr><td>")
+            .skip(1)
+            .filter_map(|r| r.split("</td>").next())
+            .collect();
+        assert_eq!(shown, cands);
         // The headline figures are the summary's.
         let fig = |i: usize| {
             dom.split(&format!("id=\"fig-{i}\"><b>"))
