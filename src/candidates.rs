@@ -21,8 +21,10 @@
 //! catalog name followed by more labels (`chatgpt.com.evil.example`,
 //! `claude.ai.cdn-example.net`), or whose registrable label starts or ends
 //! with a vendor's own domain label (`notchatgpt.com`, `fakeperplexity.ai`,
-//! `myhuggingface.co`, `chatgpt-free.xyz`): typo-squatting and phishing are
-//! far more common under such names than new AI services.
+//! `myhuggingface.co`, `chatgpt-free.xyz`), or is a word such as `not`,
+//! `fake`, `my`, `free` before any vendor's label (`notjasper.ai`,
+//! `notx.ai`): typo-squatting and phishing are far more common under such
+//! names than new AI services.
 //!
 //! Work per name is bounded: at most [`MAX_LABELS`] labels are looked at,
 //! each keyword test is linear in the label, and the lookalike test costs
@@ -222,10 +224,25 @@ fn is_lookalike(cat: &Catalog, lower: &str, labels: &[&str]) -> bool {
     }
     let reg = registrable_len(labels);
     let label = labels[labels.len() - reg];
-    std::iter::once(label)
-        .chain(label.split(['-', '_']))
-        .any(|part| affixed_vendor_label(cat, part))
+    // (`notjasper.ai`, `fake-x.ai`: a word that says "not the real one",
+    // then any vendor's label, however short or ordinary.)
+    let copied = LOOKALIKE_PREFIXES.iter().any(|p| {
+        label
+            .strip_prefix(p)
+            .map(|rest| rest.trim_start_matches(['-', '_']))
+            .is_some_and(|rest| cat.is_any_vendor_label(rest))
+    });
+    copied
+        || std::iter::once(label)
+            .chain(label.split(['-', '_']))
+            .any(|part| affixed_vendor_label(cat, part))
 }
+
+/// Words put before a service's name to imitate it (`notchatgpt`,
+/// `fakeperplexity`, `myjasper`, `free-x`).
+const LOOKALIKE_PREFIXES: &[&str] = &[
+    "not", "fake", "my", "free", "real", "true", "official", "the", "get", "try", "login", "secure",
+];
 
 /// Does `s` start or end with a vendor label?
 fn affixed_vendor_label(cat: &Catalog, s: &str) -> bool {
@@ -442,6 +459,8 @@ source = "https://example.org"
             "fakeperplexity.ai",
             "myhuggingface.co",
             "perplexity.ai.example.com",
+            "notperplexity.ai",
+            "fake-claude.ai",
             // Addresses and bare words.
             "10.0.0.1",
             "[2001:db8::1]",

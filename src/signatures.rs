@@ -176,6 +176,10 @@ pub struct Catalog {
     vendor_labels: std::collections::HashSet<Box<str>>,
     /// The vendors' own registrable domains (`chatgpt.com`, `claude.ai`).
     vendor_domains: std::collections::HashSet<Box<str>>,
+    /// Every vendor's registrable label, short and ordinary ones included
+    /// (`x`, `poe`, `jasper`): for names that only put a word before one
+    /// (`notjasper.ai`, see [`Catalog::is_any_vendor_label`]).
+    all_vendor_labels: std::collections::HashSet<Box<str>>,
     /// Problems found while loading (used by `signatures check`).
     pub problems: Vec<String>,
     /// Warnings (overlaps, missing sources) for `signatures check`.
@@ -446,6 +450,7 @@ impl Catalog {
             let labels: Vec<&str> = body.split('.').collect();
             if labels.len() >= 2 && labels.len() == registrable_len(&labels) {
                 let label = labels[0];
+                self.all_vendor_labels.insert(label.into());
                 if label.len() >= 5 && !GENERIC_LABELS.contains(&label) {
                     self.vendor_labels.insert(label.into());
                     self.vendor_domains.insert(body.into());
@@ -459,6 +464,12 @@ impl Catalog {
     /// [`crate::candidates`]).
     pub fn is_vendor_label(&self, label: &str) -> bool {
         self.vendor_labels.contains(label)
+    }
+
+    /// Is `label` the registrable label of any vendor's own domain, however
+    /// short or ordinary (`x`, `poe`, `jasper`)?
+    pub fn is_any_vendor_label(&self, label: &str) -> bool {
+        self.all_vendor_labels.contains(label)
     }
 
     /// Is `domain` a vendor's own registrable domain (one whose label is a
