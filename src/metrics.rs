@@ -249,7 +249,7 @@ pub fn render(t: &Tick<'_>, per_host: bool) -> String {
         &mut o,
         "lanterne_limit_hits_total",
         "counter",
-        "What the memory caps turned away: flows no longer inspected (reassembly), DNS names forgotten (dns_cache), QUIC connections not decrypted (quic_decrypt), flows of hosts not tracked one by one (hosts), fragmented datagrams given up (defrag).",
+        "What the memory caps turned away: flows no longer inspected (reassembly), DNS names forgotten (dns_cache), QUIC connections not decrypted (quic_decrypt), flows of hosts not tracked one by one (hosts), fragmented datagrams given up (defrag), flows of candidate names not recorded (candidates).",
     );
     for (limit, n) in [
         ("reassembly", st.reassembly_dropped),
@@ -257,9 +257,17 @@ pub fn render(t: &Tick<'_>, per_host: bool) -> String {
         ("quic_decrypt", st.quic_decryptions_skipped),
         ("hosts", t.agg.untracked_host_flows),
         ("defrag", st.defrag_dropped),
+        ("candidates", t.agg.candidates_dropped),
     ] {
         let _ = writeln!(o, "lanterne_limit_hits_total{{limit=\"{limit}\"}} {n}");
     }
+    family(
+        &mut o,
+        "lanterne_candidate_names",
+        "gauge",
+        "Names seen that match no catalog entry but look like generative-AI services (candidates, for review; not counted as AI).",
+    );
+    let _ = writeln!(o, "lanterne_candidate_names {}", t.agg.candidate_names());
     if let Some(ch) = t.agg.clickhouse_stats() {
         family(
             &mut o,
@@ -451,6 +459,25 @@ mod tests {
             }
         }
         assert!(used >= 14, "{used}");
+    }
+
+    /// Candidates: their number, and the flows the cap turned away.
+    #[test]
+    fn candidate_series() {
+        let cat = Catalog::builtin();
+        let mut agg = crate::report::Aggregator::new(crate::report::AggOptions {
+            candidate_bytes: 1,
+            ..Default::default()
+        });
+        let rec = crate::testutil::flow_record("10.1.2.3", "newbot.ai", None, 0, 1, 1);
+        crate::engine::FlowSink::flow_ended(&mut agg, rec, &cat);
+        let text = render_all(&cat, &agg, None);
+        assert!(text.contains("lanterne_candidate_names 0\n"), "{text}");
+        assert!(text.contains("lanterne_limit_hits_total{limit=\"candidates\"} 1\n"));
+        let mut agg = crate::report::Aggregator::new(Default::default());
+        let rec = crate::testutil::flow_record("10.1.2.3", "newbot.ai", None, 0, 1, 1);
+        crate::engine::FlowSink::flow_ended(&mut agg, rec, &cat);
+        assert!(render_all(&cat, &agg, None).contains("lanterne_candidate_names 1\n"));
     }
 
     /// Per-host series show hosts as the outputs do: pseudonymised here.

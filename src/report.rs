@@ -416,6 +416,11 @@ impl Aggregator {
         false
     }
 
+    /// Distinct candidate names tracked (see [`crate::candidates`]).
+    pub fn candidate_names(&self) -> usize {
+        self.candidates.len()
+    }
+
     /// The caps in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
