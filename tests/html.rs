@@ -19,7 +19,7 @@ fn report(dir: &Path, lang: &str) -> Option<(Value, PathBuf)> {
         &domains,
         "chatgpt.com\topenai\t22\napi.openai.com\topenai\t10\nclaude.ai\tanthropic\t12\n\
          gemini.google.com\tgoogle\t10\nchat.mistral.ai\tmistral\t4\nchat.deepseek.com\tdeepseek\t5\n\
-         newbot.ai\tcand-a\t3\napi.gpt-relay.example\tcand-b\t2\n",
+         newbot.ai\tcand-a\t8\napi.gpt-relay.example\tcand-b\t8\n",
     )
     .unwrap();
     let pcap = generate(
@@ -31,6 +31,8 @@ fn report(dir: &Path, lang: &str) -> Option<(Value, PathBuf)> {
             "--seed",
             "51",
             "--modern",
+            "--ai-frac",
+            "0.3",
             "--ai-domains",
             domains.to_str().unwrap(),
         ],
