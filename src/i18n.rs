@@ -99,6 +99,22 @@ const FR: Texts = Texts {
     more_candidates: |n| format!("… et {n} autres noms (voir --json)"),
 };
 
+/// Human-readable byte count.
+pub fn human_bytes(b: u64) -> String {
+    const U: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < U.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
 impl Lang {
     pub fn texts(self) -> &'static Texts {
         match self {
@@ -107,10 +123,10 @@ impl Lang {
         }
     }
 
-    /// A byte count as [`crate::report::human_bytes`] writes it, in this
+    /// A byte count as [`human_bytes`] writes it, in this
     /// language: "26.8 MB", or "26,8 Mo" in French.
     pub fn bytes(self, b: u64) -> String {
-        let s = crate::report::human_bytes(b);
+        let s = human_bytes(b);
         match self {
             Lang::En => s,
             Lang::Fr => {

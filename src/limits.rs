@@ -30,7 +30,11 @@
 //! against the budget under an attack mix.
 
 use crate::flow::FlowTable;
-use crate::source::pcapfile::MAX_RECORD_LEN;
+use crate::source::pcapfile::{DEFAULT_BUFFER_SIZE, MAX_RECORD_LEN};
+
+/// Size of the read chunks the workers share (one `read()` each; see
+/// [`crate::pipeline`]), at most.
+pub const CHUNK_BYTES: usize = DEFAULT_BUFFER_SIZE;
 
 /// Default `--max-memory`.
 pub const DEFAULT_MAX_MEMORY: u64 = 1 << 30;
@@ -107,8 +111,7 @@ impl Limits {
             dedup_entries: (part(0.05) / DEDUP_ENTRY_COST).max(1),
             quic_decrypts_per_sec: QUIC_DECRYPTS_PER_SEC,
             defrag_bytes: part(0.05),
-            chunk_bytes: (part(0.10) / (CHUNK_COST * in_flight))
-                .clamp(64 << 10, crate::pipeline::CHUNK_BYTES),
+            chunk_bytes: (part(0.10) / (CHUNK_COST * in_flight)).clamp(64 << 10, CHUNK_BYTES),
             max_record: ((max_memory / 8) as usize).clamp(64 << 10, MAX_RECORD_LEN),
         }
     }
@@ -253,7 +256,7 @@ mod tests {
         assert!(l.max_flows > 450_000, "{}", l.max_flows);
         assert!(l.max_hosts > 64_000, "{}", l.max_hosts);
         assert!(l.candidate_bytes > 19 << 20, "{}", l.candidate_bytes);
-        assert_eq!(l.chunk_bytes, crate::pipeline::CHUNK_BYTES);
+        assert_eq!(l.chunk_bytes, CHUNK_BYTES);
         // A small budget: smaller chunks.
         let s = Limits::from_budget(64 << 20, 2);
         assert!(s.chunk_bytes < l.chunk_bytes && s.chunk_bytes >= 64 << 10);

@@ -36,26 +36,13 @@ pub struct Analysis {
     pub workers: Vec<WorkerTimes>,
 }
 
-/// Wall time one worker spent in each phase, in seconds.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct WorkerTimes {
-    /// Reading chunks (the kernel copy and the record walk, under the input lock).
-    pub read: f64,
-    /// Decoding and routing the chunks it read (and analysing its own packets
-    /// of them when it was up to date).
-    pub route: f64,
-    /// Analysing its packets of chunks, routed by itself or by other workers.
-    pub analyse: f64,
-    /// Waiting for a chunk or for the input.
-    pub wait: f64,
-}
+pub use crate::stats::WorkerTimes;
 
 /// How long a worker with nothing to do spins before it sleeps: about
 /// 20-40 µs, the time to route a few hundred packets.
 const SPINS: u32 = 1 << 13;
 
-/// Size of the read chunks the workers share (one `read()` each).
-pub const CHUNK_BYTES: usize = DEFAULT_BUFFER_SIZE;
+pub use crate::limits::CHUNK_BYTES;
 
 /// How many workers, and how the input is cut between them.
 #[derive(Debug, Clone, Copy)]

@@ -1285,7 +1285,7 @@ pub fn stats_report(
     agg: &Aggregator,
     stats: &Stats,
     seconds: f64,
-    workers: &[crate::pipeline::WorkerTimes],
+    workers: &[crate::stats::WorkerTimes],
 ) -> String {
     let mut o = String::from("lanterne --stats\n");
     o.push_str(&format!(
@@ -1321,7 +1321,7 @@ pub fn stats_report(
         o.push_str(&format!(" max={}\n", b.max()));
     }
     if !workers.is_empty() {
-        let col = |f: fn(&crate::pipeline::WorkerTimes) -> f64| {
+        let col = |f: fn(&crate::stats::WorkerTimes) -> f64| {
             workers
                 .iter()
                 .map(|w| format!("{:.3}", f(w)))
@@ -1346,21 +1346,7 @@ pub fn stats_report(
     o
 }
 
-/// Human-readable byte count.
-pub fn human_bytes(b: u64) -> String {
-    const U: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < U.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
-}
+pub use crate::i18n::human_bytes;
 
 /// The terminal report, from a summary document.
 pub fn terminal_table(summary: &Value) -> String {

@@ -132,6 +132,20 @@ impl Stats {
     }
 }
 
+/// Wall time one worker spent in each phase, in seconds.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WorkerTimes {
+    /// Reading chunks (the kernel copy and the record walk, under the input lock).
+    pub read: f64,
+    /// Decoding and routing the chunks it read (and analysing its own packets
+    /// of them when it was up to date).
+    pub route: f64,
+    /// Analysing its packets of chunks, routed by itself or by other workers.
+    pub analyse: f64,
+    /// Waiting for a chunk or for the input.
+    pub wait: f64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
