@@ -30,7 +30,7 @@
 //! each keyword test is linear in the label, and the lookalike test costs
 //! one catalog lookup per label plus two brand lookups per label position.
 
-use crate::signatures::{registrable_len, Catalog};
+use crate::signatures::{lower_name, registrable_len, Catalog, MAX_NAME};
 
 /// Distinctive words: (word, clue, whole word only).
 pub const KEYWORDS: &[(&str, &str, bool)] = &[
@@ -143,9 +143,10 @@ pub const CLUES: &[&str] = &[
 
 /// The clue of a name that `cat` does not match, or `None`.
 pub fn clue(cat: &Catalog, name: &str) -> Option<&'static str> {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    let b = name.as_bytes();
-    if b.is_empty() || b.len() > 253 {
+    let mut buf = [0u8; MAX_NAME];
+    let lower = lower_name(name, &mut buf)?;
+    let b = lower.as_bytes();
+    if b.len() > 253 {
         return None;
     }
     // One pass over the name: host-name characters only (letters, digits,
@@ -153,15 +154,11 @@ pub fn clue(cat: &Catalog, name: &str) -> Option<&'static str> {
     // report as a candidate), no empty label, at most MAX_LABELS labels,
     // not all digits (an IPv4 address); where the labels end.
     let mut ends = [0usize; MAX_LABELS];
-    let (mut n, mut start, mut upper, mut digits_only) = (0, 0, false, true);
+    let (mut n, mut start, mut digits_only) = (0, 0, true);
     for (i, &c) in b.iter().enumerate() {
         match c {
             b'a'..=b'z' | b'-' | b'_' => digits_only = false,
             b'0'..=b'9' => {}
-            b'A'..=b'Z' => {
-                upper = true;
-                digits_only = false;
-            }
             b'.' => {
                 if i == start || n + 1 == MAX_LABELS {
                     return None;
@@ -178,15 +175,6 @@ pub fn clue(cat: &Catalog, name: &str) -> Option<&'static str> {
     }
     ends[n] = b.len();
     n += 1;
-    let mut buf = [0u8; 253];
-    let lower = if upper {
-        let l = &mut buf[..b.len()];
-        l.copy_from_slice(b);
-        l.make_ascii_lowercase();
-        std::str::from_utf8(l).ok()?
-    } else {
-        name
-    };
     let mut labels: [&str; MAX_LABELS] = [""; MAX_LABELS];
     let mut from = 0;
     for (l, &end) in labels.iter_mut().zip(&ends[..n]) {
@@ -369,17 +357,17 @@ mod tests {
     use super::*;
 
     fn cat() -> Catalog {
-        let t = r#"
-[[service]]
-id = "chatgpt"
-name = "ChatGPT"
-vendor = "OpenAI"
-category = "chat"
-country = "US"
-domains = ["chatgpt.com", "*.chatgpt.com", "*.claude.ai", "huggingface.co", "perplexity.ai", "gemini.google.com"]
-source = "https://example.org"
-"#;
-        Catalog::from_sources(&[("t.toml".into(), t.into())]).unwrap()
+        crate::testutil::catalog_of(&[(
+            "chatgpt",
+            &[
+                "chatgpt.com",
+                "*.chatgpt.com",
+                "*.claude.ai",
+                "huggingface.co",
+                "perplexity.ai",
+                "gemini.google.com",
+            ],
+        )])
     }
 
     fn clue(n: &str) -> Option<&'static str> {

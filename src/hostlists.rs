@@ -20,7 +20,7 @@
 //! the name and its subdomains; elsewhere (or with `--list-format plain`) an
 //! exact name.
 
-use crate::signatures::Catalog;
+use crate::signatures::{valid_hostname, Catalog};
 
 /// What a rule of a list covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,17 +222,7 @@ fn normalise(v: &str, kind: Kind) -> Option<String> {
         return (!v.is_empty()).then(|| v.to_string());
     }
     let v = v.trim().trim_end_matches('.').to_ascii_lowercase();
-    let ok = !v.is_empty()
-        && v.len() <= 253
-        && v.contains('.')
-        && v.parse::<std::net::IpAddr>().is_err()
-        && v.split('.').all(|l| {
-            !l.is_empty()
-                && l.len() <= 63
-                && l.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-    ok.then_some(v)
+    (valid_hostname(&v) && v.parse::<std::net::IpAddr>().is_err()).then_some(v)
 }
 
 /// How far the catalog covers a rule.
@@ -367,17 +357,15 @@ mod tests {
 
     #[test]
     fn coverage_of_rules() {
-        let t = r#"
-[[service]]
-id = "chatgpt"
-name = "ChatGPT"
-vendor = "OpenAI"
-category = "chat"
-country = "US"
-domains = ["chatgpt.com", "*.chatgpt.com", "*.oaistatic.com", "openai.com"]
-source = "https://example.org"
-"#;
-        let cat = Catalog::from_sources(&[("t.toml".into(), t.into())]).unwrap();
+        let cat = crate::testutil::catalog_of(&[(
+            "chatgpt",
+            &[
+                "chatgpt.com",
+                "*.chatgpt.com",
+                "*.oaistatic.com",
+                "openai.com",
+            ],
+        )]);
         let r = |kind, v: &str| Rule {
             kind,
             value: v.into(),

@@ -1247,14 +1247,18 @@ fn cmd_clickhouse(cmd: ChCmd) -> Result<u8, Fail> {
     Ok(0)
 }
 
+/// A summary file as JSON.
+fn read_summary(p: &Path) -> Result<serde_json::Value, Fail> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| Fail::Runtime(format!("{}: cannot read: {e}", p.display())))?;
+    serde_json::from_str(&text)
+        .map_err(|e| Fail::Runtime(format!("{}: not JSON: {e}", p.display())))
+}
+
 fn cmd_report(a: ReportArgs) -> Result<u8, Fail> {
     let mut docs = Vec::new();
     for p in &a.summaries {
-        let text = std::fs::read_to_string(p)
-            .map_err(|e| Fail::Runtime(format!("{}: cannot read: {e}", p.display())))?;
-        let doc: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Fail::Runtime(format!("{}: not JSON: {e}", p.display())))?;
-        docs.push(doc);
+        docs.push(read_summary(p)?);
     }
     let merged = lanterne::merge::merge_all(&docs).map_err(Fail::Runtime)?;
     // (The catalog only gives the HTML report its data-use facts.)
@@ -1317,9 +1321,7 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
                             s.cidrs.join(" "),
                             s.source.clone().unwrap_or_default(),
                         ];
-                        let row: Vec<String> = row.iter().map(|f| report::csv_field(f)).collect();
-                        out.push_str(&row.join(","));
-                        out.push_str("\r\n");
+                        out.push_str(&report::csv_row(&row));
                     }
                 }
                 Format::Table => {
@@ -1406,9 +1408,7 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
                             pattern.unwrap_or(""),
                             clue.unwrap_or(""),
                         ];
-                        let row: Vec<String> = row.iter().map(|f| report::csv_field(f)).collect();
-                        out.push_str(&row.join(","));
-                        out.push_str("\r\n");
+                        out.push_str(&report::csv_row(&row));
                     }
                     Format::Table => match (s, clue) {
                         (Some(s), _) => out.push_str(&format!(
@@ -1432,10 +1432,7 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
             let cat = load_catalog(&common)?;
             let mut docs = Vec::new();
             for p in &summaries {
-                let text = std::fs::read_to_string(p)
-                    .map_err(|e| Fail::Runtime(format!("{}: cannot read: {e}", p.display())))?;
-                let doc: serde_json::Value = serde_json::from_str(&text)
-                    .map_err(|e| Fail::Runtime(format!("{}: not JSON: {e}", p.display())))?;
+                let doc = read_summary(p)?;
                 if doc["schema"] != report::SCHEMA {
                     return Err(Fail::Runtime(format!(
                         "{}: not a {} document",
@@ -1506,10 +1503,7 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
                                 missing,
                                 clue.unwrap_or(""),
                             ];
-                            let row: Vec<String> =
-                                row.iter().map(|f| report::csv_field(f)).collect();
-                            out.push_str(&row.join(","));
-                            out.push_str("\r\n");
+                            out.push_str(&report::csv_row(&row));
                         }
                         Format::Table => {
                             let mut l = format!(

@@ -534,18 +534,12 @@ impl Aggregator {
         if known {
             return;
         }
-        let Some(clue) = crate::candidates::clue(cat, name) else {
+        let mut buf = [0u8; crate::signatures::MAX_NAME];
+        let Some(lower) = crate::signatures::lower_name(name, &mut buf) else {
+            return;
+        };
+        let Some(clue) = crate::candidates::clue(cat, lower) else {
             self.no_clue.remember(h);
-            return;
-        };
-        let name = name.strip_suffix('.').unwrap_or(name);
-        let mut buf = [0u8; 253];
-        let Some(lower) = buf.get_mut(..name.len()) else {
-            return;
-        };
-        lower.copy_from_slice(name.as_bytes());
-        lower.make_ascii_lowercase();
-        let Ok(lower) = std::str::from_utf8(lower) else {
             return;
         };
         use crate::limits::{CANDIDATE_COST, CANDIDATE_HOST_COST};
@@ -709,7 +703,8 @@ impl FlowSink for Aggregator {
             d.duration_us.saturating_record(dur_us.max(1));
             d.bytes.saturating_record(bytes.max(1));
         }
-        if is_dns_flow(&r) {
+        let dns = is_dns_flow(&r);
+        if dns {
             // Lookups themselves are not traffic that could be named.
             self.flows_dns += 1;
         } else if r.server_name.is_some() {
@@ -773,7 +768,7 @@ impl FlowSink for Aggregator {
         }
         // (The host, or its subnet with --host-prefix.)
         let client = self.view.group(r.client);
-        if r.service.is_none() && !is_dns_flow(&r) {
+        if r.service.is_none() && !dns {
             if let Some(n) = r.server_name.as_deref() {
                 self.note_candidate(n, client, &r, cat);
             }
@@ -1205,6 +1200,17 @@ pub fn ratio(a: u64, b: u64) -> f64 {
 }
 
 /// RFC 4180 field quoting.
+/// One CSV record (RFC 4180) with its CRLF.
+pub fn csv_row<S: AsRef<str>>(fields: &[S]) -> String {
+    let mut o = fields
+        .iter()
+        .map(|f| csv_field(f.as_ref()))
+        .collect::<Vec<_>>()
+        .join(",");
+    o.push_str("\r\n");
+    o
+}
+
 pub fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))

@@ -162,24 +162,20 @@ pub struct Catalog {
     /// Every domain pattern as written, with its service.
     pub patterns: Vec<(String, u16)>,
     exact: FxHashMap<Box<str>, Match>,
-    /// Key: the suffix without the `*.`.
-    wildcard: FxHashMap<Box<str>, Match>,
     /// Key: the labels after a glob's `*` label (at least two); most
-    /// specific glob first.
+    /// specific glob first. (Copied into `suffixes` by [`Catalog::finish`].)
     globs: FxHashMap<Box<str>, Vec<Glob>>,
-    /// The wildcards and globs together, by suffix, for lookups (built from
-    /// the two maps above once patterns are added).
+    /// The wildcards (key: the suffix without the `*.`) and globs (key:
+    /// their tail) together, for lookups.
     suffixes: FxHashMap<Box<str>, SuffixEntry>,
     cidrs: Vec<(Cidr, u16)>,
-    /// Registrable labels of the vendors' own domains (see
-    /// [`Catalog::is_vendor_label`]).
-    vendor_labels: std::collections::HashSet<Box<str>>,
-    /// The vendors' own registrable domains (`chatgpt.com`, `claude.ai`).
+    /// Registrable labels of the vendors' own domains, each with whether
+    /// it is distinctive (five characters or more, not an ordinary word):
+    /// see [`Catalog::is_vendor_label`] and [`Catalog::is_any_vendor_label`].
+    vendor_labels: std::collections::HashMap<Box<str>, bool>,
+    /// The vendors' own registrable domains with a distinctive label
+    /// (`chatgpt.com`, `claude.ai`).
     vendor_domains: std::collections::HashSet<Box<str>>,
-    /// Every vendor's registrable label, short and ordinary ones included
-    /// (`x`, `poe`, `jasper`): for names that only put a word before one
-    /// (`notjasper.ai`, see [`Catalog::is_any_vendor_label`]).
-    all_vendor_labels: std::collections::HashSet<Box<str>>,
     /// Problems found while loading (used by `signatures check`).
     pub problems: Vec<String>,
     /// Warnings (overlaps, missing sources) for `signatures check`.
@@ -295,7 +291,7 @@ fn parse_pattern(pat: &str) -> Option<Pattern> {
 }
 
 /// Longest name we look up (DNS names are at most 253 characters).
-const MAX_NAME: usize = 255;
+pub const MAX_NAME: usize = 255;
 
 impl Catalog {
     /// The catalog compiled into the binary.
@@ -350,9 +346,8 @@ impl Catalog {
         if cat.services.len() > u16::MAX as usize {
             return Err("too many services".into());
         }
+        cat.finish();
         cat.check_overlaps();
-        cat.learn_vendor_labels();
-        cat.build_suffixes();
         Ok(cat)
     }
 
@@ -389,8 +384,7 @@ impl Catalog {
             s.internal = true;
             self.add_service(s);
         }
-        self.learn_vendor_labels();
-        self.build_suffixes();
+        self.finish();
     }
 
     /// Adds a policy file's own catalog entries (see [`Service::local`]).
@@ -399,18 +393,18 @@ impl Catalog {
             s.local = true;
             self.add_service(s);
         }
-        self.learn_vendor_labels();
-        self.build_suffixes();
+        self.finish();
     }
 
-    /// The lookup table of wildcards and globs (see [`SuffixEntry`]).
-    fn build_suffixes(&mut self) {
-        let mut t: FxHashMap<Box<str>, SuffixEntry> = FxHashMap::default();
-        for (k, m) in &self.wildcard {
-            t.entry(k.clone()).or_default().wild = Some(*m);
+    /// Copies the globs into the lookup table (see [`SuffixEntry`]), once
+    /// patterns are added.
+    fn finish(&mut self) {
+        for e in self.suffixes.values_mut() {
+            e.globs = Box::default();
+            e.headed.clear();
         }
         for (k, list) in &self.globs {
-            let e = t.entry(k.clone()).or_default();
+            let e = self.suffixes.entry(k.clone()).or_default();
             let (plain, headed): (Vec<Glob>, Vec<Glob>) =
                 list.iter().cloned().partition(|g| g.head.is_empty());
             e.globs = plain.into_boxed_slice();
@@ -425,37 +419,33 @@ impl Catalog {
                 .map(|(k, v)| (k, v.into_boxed_slice()))
                 .collect();
         }
-        let glob_tails: Vec<Box<str>> = self.globs.keys().cloned().collect();
-        for (k, e) in t.iter_mut() {
+        let glob_tails: Vec<&str> = self.globs.keys().map(|k| &**k).collect();
+        for (k, e) in self.suffixes.iter_mut() {
             e.globs_below = glob_tails.iter().any(|g| {
-                g.len() < k.len()
-                    && k.ends_with(&**g)
-                    && k.as_bytes()[k.len() - g.len() - 1] == b'.'
+                g.len() < k.len() && k.ends_with(g) && k.as_bytes()[k.len() - g.len() - 1] == b'.'
             });
         }
-        self.suffixes = t;
     }
 
-    /// Learns the vendor labels from the patterns that cover a whole
+    /// The wildcard `*.suffix`, if there is one.
+    fn wildcard(&self, suffix: &str) -> Option<Match> {
+        self.suffixes.get(suffix).and_then(|e| e.wild)
+    }
+
+    /// Learns a vendor label from a pattern's body that covers a whole
     /// registrable domain (`chatgpt.com`, `*.claude.ai`): names on shared
-    /// platforms (`gemini.google.com`) teach nothing; labels under five
-    /// characters and ordinary words are left out.
-    fn learn_vendor_labels(&mut self) {
-        for (p, _) in &self.patterns {
-            let p = p.trim().trim_end_matches('.').to_ascii_lowercase();
-            let body = p.strip_prefix("*.").unwrap_or(&p);
-            if body.contains('*') {
-                continue;
-            }
-            let labels: Vec<&str> = body.split('.').collect();
-            if labels.len() >= 2 && labels.len() == registrable_len(&labels) {
-                let label = labels[0];
-                self.all_vendor_labels.insert(label.into());
-                if label.len() >= 5 && !GENERIC_LABELS.contains(&label) {
-                    self.vendor_labels.insert(label.into());
-                    self.vendor_domains.insert(body.into());
-                }
-            }
+    /// platforms (`gemini.google.com`) teach nothing.
+    fn learn_vendor_label(&mut self, body: &str) {
+        let labels: Vec<&str> = body.split('.').collect();
+        if labels.len() < 2 || labels.len() != registrable_len(&labels) {
+            return;
+        }
+        let label = labels[0];
+        let distinctive = label.len() >= 5 && !GENERIC_LABELS.contains(&label);
+        let e = self.vendor_labels.entry(label.into()).or_insert(false);
+        *e |= distinctive;
+        if distinctive {
+            self.vendor_domains.insert(body.into());
         }
     }
 
@@ -463,13 +453,13 @@ impl Catalog {
     /// `claude`, `huggingface`)? Names built around one are lookalikes (see
     /// [`crate::candidates`]).
     pub fn is_vendor_label(&self, label: &str) -> bool {
-        self.vendor_labels.contains(label)
+        self.vendor_labels.get(label) == Some(&true)
     }
 
     /// Is `label` the registrable label of any vendor's own domain, however
     /// short or ordinary (`x`, `poe`, `jasper`)?
     pub fn is_any_vendor_label(&self, label: &str) -> bool {
-        self.all_vendor_labels.contains(label)
+        self.vendor_labels.contains_key(label)
     }
 
     /// Is `domain` a vendor's own registrable domain (one whose label is a
@@ -523,8 +513,9 @@ impl Catalog {
             None if reviewed => self.warnings.push(format!("{where_}: no retention")),
             _ => {}
         }
-        if (reviewed || !s.country.is_empty())
-            && !s.internal
+        // (A policy's own catalog entries may leave the country out.)
+        let country_required = reviewed || (s.local && !s.country.is_empty());
+        if country_required
             && (s.country.len() != 2 || !s.country.bytes().all(|b| b.is_ascii_uppercase()))
         {
             self.problems.push(format!(
@@ -544,7 +535,7 @@ impl Catalog {
             };
             let prev = match &parsed {
                 Pattern::Exact(body) => self.exact.get(body.as_str()).copied(),
-                Pattern::Wildcard(body) => self.wildcard.get(body.as_str()).copied(),
+                Pattern::Wildcard(body) => self.wildcard(body),
                 Pattern::Glob(tail, head, prefix, suffix) => {
                     self.globs.get(tail.as_str()).and_then(|v| {
                         v.iter()
@@ -567,10 +558,12 @@ impl Catalog {
             }
             match parsed {
                 Pattern::Exact(body) => {
+                    self.learn_vendor_label(&body);
                     self.exact.insert(body.into_boxed_str(), m);
                 }
                 Pattern::Wildcard(body) => {
-                    self.wildcard.insert(body.into_boxed_str(), m);
+                    self.learn_vendor_label(&body);
+                    self.suffixes.entry(body.into_boxed_str()).or_default().wild = Some(m);
                 }
                 Pattern::Glob(tail, head, prefix, suffix) => {
                     let list = self.globs.entry(tail.into_boxed_str()).or_default();
@@ -604,12 +597,16 @@ impl Catalog {
             .exact
             .iter()
             .map(|(k, m)| (k.to_string(), false, *m))
-            .chain(self.wildcard.iter().map(|(k, m)| (k.to_string(), true, *m)))
+            .chain(
+                self.suffixes
+                    .iter()
+                    .filter_map(|(k, e)| e.wild.map(|m| (k.to_string(), true, m))),
+            )
             .collect();
         for (name, _wild, m) in &all {
             let mut rest = name.as_str();
             while let Some((_, tail)) = rest.split_once('.') {
-                if let Some(o) = self.wildcard.get(tail) {
+                if let Some(o) = self.wildcard(tail) {
                     if o.service != m.service {
                         warns.push(format!(
                             "overlap: {:?} ({}) is also covered by *.{} ({})",
@@ -646,7 +643,7 @@ impl Catalog {
                 }
                 let mut rest = Some(&**tail);
                 while let Some(t) = rest {
-                    if let Some(o) = self.wildcard.get(t) {
+                    if let Some(o) = self.wildcard(t) {
                         if o.service != g.m.service {
                             warns.push(format!(
                                 "overlap: {:?} ({}) is also covered by *.{} ({})",
@@ -667,22 +664,8 @@ impl Catalog {
 
     /// Matches a server name. Allocation-free.
     pub fn match_name(&self, name: &str) -> Option<Match> {
-        let name = name.strip_suffix('.').unwrap_or(name);
-        if name.is_empty() || name.len() > MAX_NAME {
-            return None;
-        }
-        // Names on the wire are almost always lower case already: looked up
-        // as they are; others are lowered into a stack buffer.
         let mut buf = [0u8; MAX_NAME];
-        let lower = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            let b = &mut buf[..name.len()];
-            b.copy_from_slice(name.as_bytes());
-            b.make_ascii_lowercase();
-            // Lowercasing ASCII bytes keeps UTF-8 valid.
-            std::str::from_utf8(b).ok()?
-        } else {
-            name
-        };
+        let lower = lower_name(name, &mut buf)?;
         if let Some(m) = self.exact.get(lower) {
             return Some(*m);
         }
@@ -882,7 +865,28 @@ fn is_kebab(s: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
-fn valid_hostname(s: &str) -> bool {
+/// A name as the catalog compares it: no trailing dot, lower case (names on
+/// the wire almost always are already: then as they are, else lowered into
+/// `buf`); `None` when empty or longer than a DNS name can be.
+#[inline]
+pub fn lower_name<'a>(name: &'a str, buf: &'a mut [u8; MAX_NAME]) -> Option<&'a str> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.len() > MAX_NAME {
+        return None;
+    }
+    if !name.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Some(name);
+    }
+    let b = &mut buf[..name.len()];
+    b.copy_from_slice(name.as_bytes());
+    b.make_ascii_lowercase();
+    // Lowercasing ASCII bytes keeps UTF-8 valid.
+    std::str::from_utf8(b).ok()
+}
+
+/// A host name: labels of letters, digits, `-` and `_` (1 to 63 bytes), at
+/// least two, 253 bytes at most.
+pub fn valid_hostname(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 253
         && s.split('.').all(|l| {
@@ -968,35 +972,27 @@ source = "https://example.org"
 
     #[test]
     fn globs_match_one_label() {
-        let t = r#"
-[[service]]
-id = "vertex"
-name = "Vertex"
-vendor = "G"
-category = "api"
-country = "US"
-domains = ["*-aiplatform.googleapis.com", "aiplatform.googleapis.com"]
-source = "https://example.org"
-
-[[service]]
-id = "bedrock"
-name = "Bedrock"
-vendor = "A"
-category = "api"
-country = "US"
-domains = ["bedrock-runtime.*.amazonaws.com", "x.bedrock-runtime.*.amazonaws.com"]
-source = "https://example.org"
-
-[[service]]
-id = "chatgpt"
-name = "ChatGPT"
-vendor = "OpenAI"
-category = "chat"
-country = "US"
-domains = ["chatgpt-async-webps-prod-*.webpubsub.azure.com", "*.azure.com", "*.googleapis.com"]
-source = "https://example.org"
-"#;
-        let c = Catalog::from_sources(&[("t.toml".into(), t.into())]).unwrap();
+        let c = crate::testutil::catalog_of(&[
+            (
+                "vertex",
+                &["*-aiplatform.googleapis.com", "aiplatform.googleapis.com"],
+            ),
+            (
+                "bedrock",
+                &[
+                    "bedrock-runtime.*.amazonaws.com",
+                    "x.bedrock-runtime.*.amazonaws.com",
+                ],
+            ),
+            (
+                "chatgpt",
+                &[
+                    "chatgpt-async-webps-prod-*.webpubsub.azure.com",
+                    "*.azure.com",
+                    "*.googleapis.com",
+                ],
+            ),
+        ]);
         assert!(c.problems.is_empty(), "{:?}", c.problems);
         let is = |n: &str| id(&c, n);
         assert_eq!(
@@ -1061,11 +1057,7 @@ source = "https://example.org"
             "pre*fix.ex ample.com",
             "a..*.example.com",
         ] {
-            let t = format!(
-                "[[service]]\nid = \"s\"\nname = \"S\"\nvendor = \"V\"\ncategory = \"chat\"\n\
-                 country = \"US\"\ndomains = [{bad:?}]\nsource = \"https://example.org\"\n"
-            );
-            let c = Catalog::from_sources(&[("t.toml".into(), t)]).unwrap();
+            let c = crate::testutil::catalog_of(&[("s", &[bad])]);
             assert!(
                 c.problems
                     .iter()
@@ -1074,10 +1066,7 @@ source = "https://example.org"
                 c.problems
             );
         }
-        let t = "[[service]]\nid = \"s\"\nname = \"S\"\nvendor = \"V\"\ncategory = \"chat\"\n\
-                 country = \"US\"\ndomains = [\"q.*.example.com\", \"Q.*.example.com\"]\n\
-                 source = \"https://example.org\"\n";
-        let c = Catalog::from_sources(&[("t.toml".into(), t.into())]).unwrap();
+        let c = crate::testutil::catalog_of(&[("s", &["q.*.example.com", "Q.*.example.com"])]);
         assert!(
             c.problems.iter().any(|p| p.contains("already listed")),
             "{:?}",

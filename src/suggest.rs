@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use crate::signatures::{registrable_len, Catalog};
+use crate::signatures::{registrable_len, valid_hostname, Catalog};
 
 /// One stub: the candidates under one registrable domain.
 #[derive(Debug, Default)]
@@ -90,13 +90,7 @@ pub fn suggest(summaries: &[(String, Value)], cat: &Catalog) -> String {
             };
             let name = name.trim_end_matches('.').to_ascii_lowercase();
             // (Only host names: a summary is input, not trusted text.)
-            let valid = name.contains('.')
-                && name.len() <= 253
-                && name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
-                && !name.split('.').any(str::is_empty);
-            if !valid || cat.match_name(&name).is_some() {
+            if !valid_hostname(&name) || cat.match_name(&name).is_some() {
                 continue;
             }
             // (A name under an app platform is one app: its own stub.)

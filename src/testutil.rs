@@ -501,3 +501,17 @@ pub const LOOKUP_MIX: &[&str] = &[
     "notchatgpt.com",
     "a.b.c.d.e.f.example.org",
 ];
+
+/// A catalog of services `(id, domains)` with only the fields the format
+/// requires (name, vendor and category from the id), for tests and benches.
+pub fn catalog_of(services: &[(&str, &[&str])]) -> crate::signatures::Catalog {
+    let mut t = String::new();
+    for (id, domains) in services {
+        t.push_str(&format!(
+            "[[service]]\nid = {id:?}\nname = {id:?}\nvendor = {id:?}\ncategory = \"chat\"\n\
+             country = \"US\"\ndomains = {domains:?}\nsource = \"https://example.org\"\n\n"
+        ));
+    }
+    crate::signatures::Catalog::from_sources(&[("test.toml".to_string(), t)])
+        .expect("a test catalog parses")
+}
