@@ -1362,6 +1362,16 @@ fn cmd_signatures(cmd: SigCmd) -> Result<u8, Fail> {
             for p in &cat.problems {
                 println!("error: {p}");
             }
+            let known = cat
+                .services
+                .iter()
+                .filter(|s| matches!(s.trains_on_inputs.as_deref(), Some(v) if v != "unknown"))
+                .count();
+            println!(
+                "data-use facts: trains_on_inputs known for {known} of {} services ({}%)",
+                cat.services.len(),
+                (known * 100).checked_div(cat.services.len()).unwrap_or(0)
+            );
             println!(
                 "{} services, {} patterns, {} CIDR-bearing services: {} error(s), {} warning(s)",
                 cat.services.len(),
